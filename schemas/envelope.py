@@ -1,0 +1,111 @@
+"""Which of Tapcart's two envelopes a payload uses, and its identifying fields.
+
+Shared by the receiver (to answer 422 for an object that is not an event)
+and the pipeline's flattening (to map both envelopes onto one row).
+
+- Legacy "Insights" events: `event_type`, `event_id`, `app_id` at the top.
+- Newer "Clickstream" events: `event`, `data`, `properties` and
+  `mp_metadata.mp_event_id` (the documented dedupe key). Where the app id
+  sits in that envelope is not public, so several places are accepted, and
+  the receiver may also pass the `appid` request header.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+Path = tuple[str, ...]
+
+
+class Envelope(StrEnum):
+    INSIGHTS = "insights"
+    CLICKSTREAM = "clickstream"
+
+
+# Where each identifying field may arrive, first match wins.
+IDENTITY_PATHS: dict[Envelope, dict[str, tuple[Path, ...]]] = {
+    Envelope.INSIGHTS: {
+        "event_id": (
+            ("event_id",),
+            ("event_properties", "event_id"),
+            ("EventProperties", "event_id"),
+        ),
+        "event_name": (("event_type",),),
+        "app_id": (("app_id",), ("app_properties", "app_id"), ("AppProperties", "app_id")),
+    },
+    Envelope.CLICKSTREAM: {
+        "event_id": (("mp_metadata", "mp_event_id"), ("event_id",)),
+        "event_name": (("event",),),
+        "app_id": (
+            ("app_id",),
+            ("mp_metadata", "app_id"),
+            ("properties", "app_id"),
+            ("data", "app_id"),
+        ),
+    },
+}
+
+REQUIRED_FIELDS = ("event_id", "event_name", "app_id")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The fields every event needs, as found in one payload."""
+
+    envelope: Envelope
+    event_id: str | None
+    event_name: str | None
+    app_id: str | None
+
+    @property
+    def missing(self) -> list[str]:
+        return [name for name in REQUIRED_FIELDS if getattr(self, name) is None]
+
+
+def detect_envelope(payload: Mapping[str, Any]) -> Envelope:
+    """Clickstream when its markers are present, Insights otherwise."""
+    if "mp_metadata" in payload or ("event" in payload and "event_type" not in payload):
+        return Envelope.CLICKSTREAM
+    return Envelope.INSIGHTS
+
+
+def identify(payload: Mapping[str, Any], app_id_hint: str | None = None) -> Identity:
+    """Find the identifying fields; a field that is absent, empty or not scalar is None."""
+    envelope = detect_envelope(payload)
+    found = {name: _first_text(payload, paths) for name, paths in IDENTITY_PATHS[envelope].items()}
+    if found["app_id"] is None and app_id_hint:
+        found["app_id"] = app_id_hint
+    return Identity(envelope=envelope, **found)
+
+
+def _first_text(payload: Mapping[str, Any], paths: tuple[Path, ...]) -> str | None:
+    for path in paths:
+        value = _lookup(payload, path)
+        text = _as_text(value)
+        if text is not None:
+            return text
+    return None
+
+
+def _lookup(payload: Mapping[str, Any], path: Path) -> Any:
+    node: Any = payload
+    for key in path:
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(key)
+    return node
+
+
+def _as_text(value: Any) -> str | None:
+    # Ids arrive as strings, but nothing stops a sender from using numbers.
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, str):
+        stripped = value.strip()
+        return stripped or None
+    if isinstance(value, int | float):
+        return str(value)
+    return None
