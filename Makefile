@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv jars infra-up infra-down status run test test-unit test-integration lint format bench schemas constraints clean
+.PHONY: venv jars prism infra-up infra-down status run test test-unit test-integration lint format bench schemas constraints clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) is not on PATH; the project needs Python 3.11."; exit 1; }
@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $@
 
 venv: $(STAMP)
+
+prism: venv
+	@$(BIN)/python -m infra.local.stack prism
 
 jars: venv
 	@$(BIN)/python -m infra.local.stack fetch

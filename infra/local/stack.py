@@ -1,4 +1,4 @@
-"""The local stack's command line: `python -m infra.local.stack fetch|up|down|status`.
+"""The local stack's command line: `python -m infra.local.stack fetch|prism|up|down|status`.
 
 `up` starts what is not running yet and leaves running what is; `down` stops
 what the PID files name. Both are safe to repeat.
@@ -13,6 +13,7 @@ from typing import Protocol
 
 from infra.local.bigquery import BigQueryEmulator
 from infra.local.kafka import KafkaBroker, fetch_kafka
+from infra.local.prism import fetch_prism
 from infra.local.processes import StackError
 from infra.local.settings import StackSettings
 
@@ -92,7 +93,7 @@ def status(settings: StackSettings, names: Sequence[str]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.local.stack", description=__doc__)
-    parser.add_argument("command", choices=["fetch", "up", "down", "status"])
+    parser.add_argument("command", choices=["fetch", "prism", "up", "down", "status"])
     parser.add_argument("services", nargs="*", help="kafka, bigquery (default: both)")
     args = parser.parse_args(argv)
     settings = StackSettings.from_env()
@@ -105,6 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "fetch":
             print(f"kafka jars: {fetch_kafka(settings.kafka_libs_dir)}")
+        elif args.command == "prism":
+            print(f"prism runner: {fetch_prism(settings.cache_dir)}")
         elif args.command == "up":
             up(settings, names)
         elif args.command == "down":
