@@ -1,0 +1,1 @@
+"""The webhook receiver: Tapcart's POSTs in, durable Kafka records out."""

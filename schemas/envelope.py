@@ -73,11 +73,12 @@ def detect_envelope(payload: Mapping[str, Any]) -> Envelope:
 
 
 def identify(payload: Mapping[str, Any], app_id_hint: str | None = None) -> Identity:
-    """Find the identifying fields; a field that is absent, empty or not scalar is None."""
+    """Find the identifying fields; a field that is absent, blank or not scalar is None."""
     envelope = detect_envelope(payload)
     found = {name: _first_text(payload, paths) for name, paths in IDENTITY_PATHS[envelope].items()}
-    if found["app_id"] is None and app_id_hint:
-        found["app_id"] = app_id_hint
+    if found["app_id"] is None:
+        # The `appid` request header, held to the same rule as the payload's own fields.
+        found["app_id"] = _as_text(app_id_hint)
     return Identity(envelope=envelope, **found)
 
 

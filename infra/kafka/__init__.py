@@ -1,0 +1,1 @@
+"""Production Kafka topics: their definitions (topics.json) and the tool that applies them."""

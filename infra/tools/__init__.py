@@ -1,0 +1,1 @@
+"""Offline validation tools for the production artefacts under infra/ (see README.md here)."""

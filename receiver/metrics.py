@@ -1,0 +1,108 @@
+"""Prometheus metrics, in a registry of their own per app.
+
+Routes are labelled by their template (`/tapcart_webhooks/{token}`), never by
+the requested path, so a token in the path never reaches a label.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class ReceiverMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "receiver_requests",
+            "HTTP requests answered, by route template and status code.",
+            ["route", "status"],
+            registry=self.registry,
+        )
+        self.request_seconds = Histogram(
+            "receiver_request_duration_seconds",
+            "Time from the request's start to its answer, by route template.",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.delivery_seconds = Histogram(
+            "receiver_delivery_duration_seconds",
+            "Time from producing a record to the broker's acknowledgement.",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.stored = Counter(
+            "receiver_records_stored",
+            "Records made durable, by topic and by where (kafka or spool).",
+            ["topic", "store"],
+            registry=self.registry,
+        )
+        self.body_bytes = Counter(
+            "receiver_body_bytes",
+            "Request body bytes read.",
+            registry=self.registry,
+        )
+        self.spool_depth = Gauge(
+            "receiver_spool_depth",
+            "Records waiting in the spool for the broker.",
+            registry=self.registry,
+        )
+        self.spool_bytes = Gauge(
+            "receiver_spool_bytes",
+            "Bytes waiting in the spool for the broker.",
+            registry=self.registry,
+        )
+        # labels() looks children up by string; caching them keeps the hot path cheap.
+        self._request_children: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
+
+    def observe_request(self, route: str, status: int, seconds: float) -> None:
+        children = self._request_children.get((route, status))
+        if children is None:
+            children = (
+                self.requests.labels(route=route, status=str(status)),
+                self.request_seconds.labels(route=route),
+            )
+            self._request_children[(route, status)] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def watch_spool(self, depth: Callable[[], int], size_bytes: Callable[[], int]) -> None:
+        self.spool_depth.set_function(lambda: float(depth()))
+        self.spool_bytes.set_function(lambda: float(size_bytes()))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class RequestMetricsMiddleware:
+    """Counts and times every HTTP request, including 404s and errors."""
+
+    def __init__(self, app: ASGIApp, metrics: ReceiverMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            route = scope.get("route")
+            label = getattr(route, "path", None) or "unmatched"
+            self.metrics.observe_request(label, status, time.perf_counter() - started)
