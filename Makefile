@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv jars prism infra-up infra-down status run test test-unit test-integration lint format bench schemas constraints clean
+.PHONY: venv jars prism tools infra-up infra-down status run demo test test-unit test-integration lint format bench schemas constraints clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) is not on PATH; the project needs Python 3.11."; exit 1; }
@@ -21,6 +21,10 @@ prism: venv
 jars: venv
 	@$(BIN)/python -m infra.local.stack fetch
 
+# The offline validators of infra/ (checkov, hadolint, promtool, ...), in .venv-tools/.
+tools:
+	@bash infra/tools/install.sh
+
 infra-up: jars
 	@$(BIN)/python -m infra.local.stack up
 
@@ -30,16 +34,19 @@ infra-down: venv
 status: venv
 	@$(BIN)/python -m infra.local.stack status
 
-run: jars
+run: jars prism
 	@$(BIN)/python -m infra.local.run
 
-test: jars
+demo: jars prism
+	@$(BIN)/python -m infra.local.demo
+
+test: jars prism tools
 	@$(BIN)/python -m pytest
 
-test-unit: venv
+test-unit: venv tools
 	@$(BIN)/python -m pytest -m "not integration"
 
-test-integration: jars
+test-integration: jars prism
 	@$(BIN)/python -m pytest -m integration
 
 lint: venv
@@ -51,7 +58,7 @@ format: venv
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: jars
+bench: jars prism
 	@$(BIN)/python -m benchmarks
 
 schemas: venv
@@ -69,4 +76,4 @@ constraints:
 	rm -rf .state/constraints-venv
 
 clean: infra-down
-	rm -rf $(VENV) .state .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-tools .state .pytest_cache .mypy_cache .ruff_cache

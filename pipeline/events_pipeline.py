@@ -131,4 +131,5 @@ def build_events_pipeline(
             job.consumer_config,
             written=[write_failures, dead_letters_written],
             window_seconds=job.commit_interval_seconds,
+            bounded=job.bounded,
         )

@@ -7,11 +7,12 @@ offset N is written, the group commits N + 1.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -19,6 +20,20 @@ _LOGGER = logging.getLogger(__name__)
 UNBOUNDED_STOP = 2**63 - 1
 
 METADATA_TIMEOUT_SECONDS = 30.0
+
+# Answers of a group coordinator that is moving or still loading the offsets topic (a
+# broker that just started, a leader change): the same call succeeds a moment later.
+COORDINATOR_NOT_READY = frozenset(
+    {
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+        KafkaError.NOT_COORDINATOR,
+        KafkaError._WAIT_COORD,
+    }
+)
+RETRY_PAUSE_SECONDS = 0.5
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -49,6 +64,45 @@ def consumer_config(bootstrap_servers: str, group_id: str, **extra: Any) -> dict
     return config
 
 
+def _not_ready(error: KafkaError | None) -> bool:
+    return error is not None and (error.code() in COORDINATOR_NOT_READY or error.retriable())
+
+
+def until_coordinator_ready(
+    call: Callable[[], _T],
+    what: str,
+    timeout: float = METADATA_TIMEOUT_SECONDS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> _T:
+    """`call()`, again while the group coordinator is not ready, for up to `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return call()
+        except KafkaException as exception:
+            error = exception.args[0] if exception.args else None
+            if not isinstance(error, KafkaError) or not _not_ready(error):
+                raise
+            if time.monotonic() >= deadline:
+                raise
+            _LOGGER.info("%s: %s; trying again", what, error.str())
+            sleep(RETRY_PAUSE_SECONDS)
+
+
+def committed_positions(consumer: Consumer, topic: str, partitions: Iterable[int]) -> list[Any]:
+    """The group's committed `TopicPartition`s, waiting for a coordinator that is not ready."""
+    wanted = [TopicPartition(topic, p) for p in partitions]
+
+    def ask() -> list[Any]:
+        answers: list[Any] = consumer.committed(wanted, timeout=METADATA_TIMEOUT_SECONDS)
+        for tp in answers:
+            if tp.error is not None:
+                raise KafkaException(tp.error)
+        return answers
+
+    return until_coordinator_ready(ask, f"committed offsets of {topic}")
+
+
 def partitions_of(consumer: Consumer, topic: str) -> list[int]:
     metadata = consumer.list_topics(topic, timeout=METADATA_TIMEOUT_SECONDS)
     topic_metadata = metadata.topics.get(topic)
@@ -62,13 +116,8 @@ def starting_ranges(consumer: Consumer, topic: str, bounded: bool) -> list[Parti
     """One range per partition: from the group's committed offset (else the
     earliest offset kept) to the end offset now (bounded) or without end."""
     partitions = partitions_of(consumer, topic)
-    committed = consumer.committed(
-        [TopicPartition(topic, p) for p in partitions], timeout=METADATA_TIMEOUT_SECONDS
-    )
     ranges = []
-    for tp in committed:
-        if tp.error is not None:
-            raise KafkaException(tp.error)
+    for tp in committed_positions(consumer, topic, partitions):
         low, high = consumer.get_watermark_offsets(
             TopicPartition(topic, tp.partition), timeout=METADATA_TIMEOUT_SECONDS
         )
@@ -124,16 +173,18 @@ def commit(consumer: Consumer, next_offsets: Mapping[tuple[str, int], int]) -> N
     if not next_offsets:
         return
     offsets = [TopicPartition(t, p, o) for (t, p), o in sorted(next_offsets.items())]
-    results = consumer.commit(offsets=offsets, asynchronous=False)
-    for tp in results or []:
-        if tp.error is not None:
-            raise KafkaException(tp.error)
+
+    def send() -> None:
+        results = consumer.commit(offsets=offsets, asynchronous=False)
+        for tp in results or []:
+            if tp.error is not None:
+                raise KafkaException(tp.error)
+
+    # Committing the same offsets again is harmless, so a coordinator move is waited out.
+    until_coordinator_ready(send, "commit")
 
 
 def committed_offsets(consumer: Consumer, topic: str) -> dict[int, int]:
     """The group's committed next offset per partition (-1001 when none)."""
     partitions = partitions_of(consumer, topic)
-    committed = consumer.committed(
-        [TopicPartition(topic, p) for p in partitions], timeout=METADATA_TIMEOUT_SECONDS
-    )
-    return {tp.partition: tp.offset for tp in committed}
+    return {tp.partition: tp.offset for tp in committed_positions(consumer, topic, partitions)}

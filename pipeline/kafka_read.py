@@ -223,8 +223,13 @@ class ReadPartitionFn(beam.DoFn):
         last_claimed = restriction.start - 1
         emitted = 0
         while True:
+            wanted = CONSUME_BATCH
+            if self.bounded:
+                # consume() waits (up to the poll timeout) until it has all it was asked
+                # for: asking for more than the range holds would cost a timeout per range.
+                wanted = max(1, min(CONSUME_BATCH, restriction.stop - 1 - last_claimed))
             messages: Sequence[Message] = reader.consumer.consume(
-                num_messages=CONSUME_BATCH, timeout=self._poll_timeout
+                num_messages=wanted, timeout=self._poll_timeout
             )
             if not messages:
                 if self.bounded:
@@ -265,6 +270,8 @@ class ReadPartitionFn(beam.DoFn):
                 yield TimestampedValue(record, read_time)
             last_record_at = time.monotonic()
             self._log_progress(element, reader, restriction)
+            if self.bounded and last_claimed >= restriction.stop - 1:
+                return
             if not self.bounded and (
                 emitted >= STREAMING_RECORDS_PER_CALL
                 or time.monotonic() - started > STREAMING_SECONDS_PER_CALL

@@ -11,6 +11,7 @@ from receiver.app import create_app
 from receiver.config import ConfigError, Settings
 from receiver.logs import configure_logging
 from receiver.server import server_config
+from receiver.workers import run_workers
 
 
 def main() -> int:
@@ -20,6 +21,8 @@ def main() -> int:
         print(f"receiver: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
+    if settings.workers > 1:
+        return run_workers(settings)
     server = uvicorn.Server(server_config(create_app(settings), settings))
     # Everything loaded so far lives as long as the process: keep it out of the
     # collector's full passes, which otherwise pause the event loop for tens of ms.

@@ -7,6 +7,7 @@ flushes the producer and closes the spool, in that order.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,6 +26,7 @@ from starlette.routing import Route
 from receiver.auth import SourcePolicy, TokenChecker
 from receiver.config import Settings
 from receiver.delivery import Deliverer, SpoolDrainer
+from receiver.logs import configure_logging
 from receiver.metrics import ReceiverMetrics, RequestMetricsMiddleware
 from receiver.publish import REPORT_GRACE_SECONDS, KafkaPublisher, Publisher
 from receiver.responses import error_response, json_response
@@ -49,9 +51,18 @@ def create_app(settings: Settings, *, publisher: Publisher | None = None) -> Sta
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         if settings.allow_unauthenticated:
             logger.warning("RECEIVER_ALLOW_UNAUTHENTICATED is on: anyone may post events")
-        spool = Spool(settings.spool_dir, max_bytes=settings.spool_max_bytes)
+        spool = Spool(
+            settings.spool_dir, max_bytes=settings.spool_max_bytes, slots=settings.workers
+        )
         await spool.open()
-        metrics.watch_spool(lambda: spool.depth, lambda: spool.size_bytes)
+        spool.observe(metrics.spool_changed)
+        if spool.slot == 0:
+            for directory, records in (await spool.stranded_records()).items():
+                logger.warning(
+                    "a spool slot beyond RECEIVER_WORKERS holds records; raise RECEIVER_WORKERS "
+                    "until it is drained",
+                    extra={"fields": {"spool": str(directory), "spooled_records": records}},
+                )
         active = publisher or KafkaPublisher.from_settings(settings)
         await active.start()
         drainer = SpoolDrainer(active, spool)
@@ -67,7 +78,13 @@ def create_app(settings: Settings, *, publisher: Publisher | None = None) -> Sta
         )
         logger.info(
             "receiver ready",
-            extra={"fields": {"path": settings.path, "spooled_records": spool.depth}},
+            extra={
+                "fields": {
+                    "path": settings.path,
+                    "spool": str(spool.path.parent),
+                    "spooled_records": spool.depth,
+                }
+            },
         )
         try:
             yield {"webhook": parts, "publisher": active, "spool": spool}
@@ -115,6 +132,17 @@ def create_app(settings: Settings, *, publisher: Publisher | None = None) -> Sta
     )
 
 
+def create_app_from_env() -> Starlette:
+    """The app of one worker process (RECEIVER_WORKERS > 1): uvicorn calls this in each."""
+    settings = Settings.from_env()
+    configure_logging(settings.log_level)
+    app = create_app(settings)
+    # As in receiver/__main__.py: what lives as long as the worker stays out of full GC passes.
+    gc.collect()
+    gc.freeze()
+    return app
+
+
 def openapi_document(path: str = DOCUMENTED_WEBHOOK_PATH) -> bytes:
     """The kept OpenAPI document, with the webhook route moved to `path` if configured so."""
     raw = OPENAPI_PATH.read_bytes()
@@ -131,6 +159,19 @@ def openapi_document(path: str = DOCUMENTED_WEBHOOK_PATH) -> bytes:
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = HTTP_ERROR_CODES.get(exc.status_code, "http_error")
+    # Not the path: it may carry a token.
+    peer = request.client.host if request.client else ""
+    logger.warning(
+        "request rejected",
+        extra={
+            "fields": {
+                "status": exc.status_code,
+                "error": code,
+                "method": request.method,
+                "source_ip": peer,
+            }
+        },
+    )
     return error_response(exc.status_code, code, str(exc.detail), exc.headers)
 
 

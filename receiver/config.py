@@ -21,6 +21,14 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 DEFAULT_RAW_TOPIC = "tapcart.events.raw"
 DEFAULT_REJECTED_TOPIC = "tapcart.events.rejected"
 
+# librdkafka's default `message.max.bytes` and about what a broker accepts by default
+# (`message.max.bytes`, the production topics' `max.message.bytes` is 1 MiB). A record
+# above it is refused on every attempt: spooled, it would never drain.
+KAFKA_RECORD_LIMIT_BYTES = 1_000_000
+# Record headers besides the user agent and source address (received_at, request_id,
+# envelope, reject_reason, reject_detail), generously.
+RECORD_OVERHEAD_BYTES = 8_192
+
 NO_TOKEN_MESSAGE = (
     "RECEIVER_TOKENS is empty: set at least one token, or set "
     "RECEIVER_ALLOW_UNAUTHENTICATED=1 to run without authentication (development only)."
@@ -35,6 +43,7 @@ class ConfigError(ValueError):
 class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
+    workers: int = 1
     path: str = "/tapcart_webhooks"
     tokens: tuple[Secret, ...] = ()
     allow_unauthenticated: bool = False
@@ -69,6 +78,21 @@ class Settings:
             )
         if self.max_body_bytes < 1:
             raise ConfigError("RECEIVER_MAX_BODY_BYTES must be at least 1")
+        if self.largest_record_bytes > KAFKA_RECORD_LIMIT_BYTES:
+            raise ConfigError(
+                "RECEIVER_MAX_BODY_BYTES and RECEIVER_MAX_HEADER_BYTES allow records of up to "
+                f"{self.largest_record_bytes} bytes, over Kafka's {KAFKA_RECORD_LIMIT_BYTES}: "
+                "lower them"
+            )
+        if self.workers < 1:
+            raise ConfigError("RECEIVER_WORKERS must be at least 1")
+
+    @property
+    def largest_record_bytes(self) -> int:
+        """The largest Kafka record a request can make: the body, and as much again for
+        the key (an event id is part of the body), the headers that copy request headers,
+        and the receiver's own headers."""
+        return 2 * self.max_body_bytes + 2 * self.max_header_bytes + RECORD_OVERHEAD_BYTES
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -78,6 +102,7 @@ class Settings:
         settings = cls(
             host=reader.text("RECEIVER_HOST", defaults.host),
             port=reader.integer("RECEIVER_PORT", defaults.port, minimum=0),
+            workers=reader.integer("RECEIVER_WORKERS", defaults.workers, minimum=1),
             path=reader.text("RECEIVER_PATH", defaults.path),
             tokens=tuple(Secret(token) for token in reader.items("RECEIVER_TOKENS")),
             allow_unauthenticated=reader.flag("RECEIVER_ALLOW_UNAUTHENTICATED", False),

@@ -2,21 +2,31 @@
 
 Routes are labelled by their template (`/tapcart_webhooks/{token}`), never by
 the requested path, so a token in the path never reaches a label.
+
+With several uvicorn workers (RECEIVER_WORKERS), a scrape reaches one worker
+at random, so every worker writes its values to files in
+PROMETHEUS_MULTIPROC_DIR (prometheus_client's multiprocess mode, set up by
+receiver/workers.py) and `/metrics` answers with the sum over all workers.
 """
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 class ReceiverMetrics:
     def __init__(self) -> None:
+        # Read when the metrics are created, as prometheus_client does at import.
+        self.multiprocess_dir = os.environ.get(MULTIPROCESS_DIR_VARIABLE) or None
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
             "receiver_requests",
@@ -52,11 +62,14 @@ class ReceiverMetrics:
             "receiver_spool_depth",
             "Records waiting in the spool for the broker.",
             registry=self.registry,
+            # Summed over the live workers; ignored without multiprocess mode.
+            multiprocess_mode="livesum",
         )
         self.spool_bytes = Gauge(
             "receiver_spool_bytes",
             "Bytes waiting in the spool for the broker.",
             registry=self.registry,
+            multiprocess_mode="livesum",
         )
         # labels() looks children up by string; caching them keeps the hot path cheap.
         self._request_children: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
@@ -72,12 +85,17 @@ class ReceiverMetrics:
         children[0].inc()
         children[1].observe(seconds)
 
-    def watch_spool(self, depth: Callable[[], int], size_bytes: Callable[[], int]) -> None:
-        self.spool_depth.set_function(lambda: float(depth()))
-        self.spool_bytes.set_function(lambda: float(size_bytes()))
+    def spool_changed(self, depth: int, size_bytes: int) -> None:
+        """The spool's observer (receiver/spool.py)."""
+        self.spool_depth.set(depth)
+        self.spool_bytes.set(size_bytes)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        if self.multiprocess_dir is None:
+            return generate_latest(self.registry)
+        merged = CollectorRegistry()
+        MultiProcessCollector(merged, path=self.multiprocess_dir)  # type: ignore[no-untyped-call]
+        return generate_latest(merged)
 
 
 class RequestMetricsMiddleware:

@@ -1,11 +1,12 @@
 """An asyncio face for confluent_kafka's Producer: `await publish(record)` until acked.
 
-`produce()` never blocks (a full local queue raises BufferError at once), so
-it runs on the event loop. A poll thread serves librdkafka's delivery
-reports and hands each batch of them to the loop with one
-`call_soon_threadsafe`, where they resolve the handlers' futures.
-(`confluent_kafka.aio.AIOProducer` buffers messages for up to a second
-before producing them, which is latency a webhook cannot spend.)
+`produce()` never blocks (a full local queue raises BufferError at once), and
+neither does `poll(0)`, so both run on the event loop: while records are in
+flight, a timer polls every millisecond, and the delivery callbacks it runs
+resolve the handlers' futures right there, with no thread hand-off. (A poll
+thread would contend with the loop for the GIL at every report;
+`confluent_kafka.aio.AIOProducer` buffers messages for up to a second before
+producing them, which is latency a webhook cannot spend.)
 """
 
 from __future__ import annotations

@@ -4,12 +4,18 @@ uvicorn bounds idle keep-alive connections, but not the time a client may
 take to send its request headers or its body, nor (with httptools) the
 headers' size. The protocol below adds all three: a slow client is answered
 408 and disconnected, oversized headers get 431. (The body's size limit is
-the app's, receiver/body.py.)
+the app's, receiver/body.py.) Each of those answers is logged as one JSON
+line, like the app's own refusals.
+
+The limits travel in the uvicorn config (`ReceiverConfig`), which uvicorn
+pickles into every worker process when RECEIVER_WORKERS is above 1.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -19,24 +25,52 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from receiver.config import Settings
 
+logger = logging.getLogger("receiver.server")
+
 
 class HeadersTooLarge(Exception):
     pass
 
 
-class GuardedHttpToolsProtocol(HttpToolsProtocol):
-    """httptools with a deadline for the request headers and a limit on their size."""
-
+@dataclass(frozen=True)
+class ConnectionLimits:
     header_timeout_seconds: float = 10.0
     body_timeout_seconds: float = 10.0
     max_header_bytes: int = 16_384
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ConnectionLimits:
+        return cls(
+            header_timeout_seconds=settings.header_timeout_seconds,
+            body_timeout_seconds=settings.body_timeout_seconds,
+            max_header_bytes=settings.max_header_bytes,
+        )
+
+
+class ReceiverConfig(uvicorn.Config):
+    """uvicorn's settings, plus the limits GuardedHttpToolsProtocol enforces."""
+
+    def __init__(self, app: ASGIApp | str, *, limits: ConnectionLimits, **kwargs: Any) -> None:
+        self.limits = limits
+        super().__init__(app, **kwargs)
+
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    """httptools with a deadline for the request headers and a limit on their size."""
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        limits = self.config.limits if isinstance(self.config, ReceiverConfig) else None
+        limits = limits or ConnectionLimits()
+        self.header_timeout_seconds = limits.header_timeout_seconds
+        self.body_timeout_seconds = limits.body_timeout_seconds
+        self.max_header_bytes = limits.max_header_bytes
         self._header_deadline: asyncio.TimerHandle | None = None
         self._body_deadline: asyncio.TimerHandle | None = None
         self._header_bytes = 0
         self._headers_too_large = False
+        # Whether any byte of a request arrived on this connection since the last answer.
+        self._request_begun = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -50,6 +84,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._header_bytes = 0
+        self._request_begun = True
 
     def on_url(self, url: bytes) -> None:
         self._count_header_bytes(len(url))
@@ -74,6 +109,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         # Pipelined requests already have their headers; only an idle
         # connection waits for the next request's headers.
         idle_after = not self.pipeline
+        self._request_begun = bool(self.pipeline)
         super().on_response_complete()
         if idle_after and not self.transport.is_closing():
             self._arm_header_deadline()
@@ -111,7 +147,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self.cycle is not None and not self.cycle.response_complete:
             return
         self._send_error_and_close(
-            408, "header_timeout", "the request headers did not arrive in time"
+            408,
+            "header_timeout",
+            "the request headers did not arrive in time",
+            # A connection that never started a request is closed without a log line.
+            log=self._request_begun,
         )
 
     def _disarm_body_deadline(self) -> None:
@@ -129,7 +169,18 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         # Closing tells the app (its receive() returns http.disconnect), which then gives up.
         self._send_error_and_close(408, "body_timeout", "the request body did not arrive in time")
 
-    def _send_error_and_close(self, status: int, code: str, detail: str) -> None:
+    def _send_error_and_close(
+        self, status: int, code: str, detail: str, *, log: bool = True
+    ) -> None:
+        if log:
+            # Never the request line: its path or query may carry a token.
+            peer = self.client[0] if self.client else ""
+            logger.warning(
+                "request rejected",
+                extra={
+                    "fields": {"status": status, "error": code, "detail": detail, "source_ip": peer}
+                },
+            )
         body = orjson.dumps({"error": code, "detail": detail})
         self.transport.write(
             b"".join(
@@ -145,26 +196,20 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.transport.close()
 
 
-def guarded_protocol(settings: Settings) -> type[GuardedHttpToolsProtocol]:
-    """The protocol class with this configuration's limits."""
-    return type(
-        "ConfiguredHttpToolsProtocol",
-        (GuardedHttpToolsProtocol,),
-        {
-            "header_timeout_seconds": settings.header_timeout_seconds,
-            "body_timeout_seconds": settings.body_timeout_seconds,
-            "max_header_bytes": settings.max_header_bytes,
-        },
-    )
+def server_config(app: ASGIApp | str, settings: Settings, *, workers: int = 1) -> ReceiverConfig:
+    """uvicorn settings shared by the receiver and its benchmark baseline.
 
-
-def server_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
-    """uvicorn settings shared by the receiver and its benchmark baseline."""
-    return uvicorn.Config(
+    `app` is the ASGI app, or with several workers the import string of a factory
+    that each worker calls.
+    """
+    return ReceiverConfig(
         app,
+        limits=ConnectionLimits.from_settings(settings),
+        factory=isinstance(app, str),
+        workers=workers,
         host=settings.host,
         port=settings.port,
-        http=guarded_protocol(settings),
+        http=GuardedHttpToolsProtocol,
         loop="uvloop",
         lifespan="on",
         # Paths and queries may carry tokens: no access log.

@@ -8,6 +8,7 @@ has since reused) is recognised and replaced.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -92,7 +93,12 @@ class ManagedProcess:
     def is_running(self) -> bool:
         return self.pid is not None
 
-    def spawn(self, command: Sequence[str], env: Mapping[str, str] | None = None) -> int:
+    def spawn(
+        self,
+        command: Sequence[str],
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> int:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with self.log_file.open("ab") as log:
             process = subprocess.Popen(
@@ -101,6 +107,7 @@ class ManagedProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=dict(env) if env is not None else None,
+                cwd=cwd,
                 # Its own session, so a Ctrl-C aimed at `make` reaches it only through us.
                 start_new_session=True,
             )
@@ -112,7 +119,10 @@ class ManagedProcess:
         pid = self._recorded_pid()
         if pid is None:
             return True
-        _reap(pid)
+        child = _CHILDREN.get(pid)
+        if child is not None:
+            # Our own child: ask it. (Its /proc entry can read empty between fork and exec.)
+            return child.poll() is not None
         return _command_line(pid) is None
 
     def stop(self, timeout: float = 30.0) -> bool:
@@ -128,6 +138,19 @@ class ManagedProcess:
             os.kill(pid, signal.SIGKILL)
             while _alive(pid):
                 time.sleep(0.05)
+        # Children the service left behind (the pipeline's Prism runner) share its group.
+        _kill_group(pid)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+    def kill(self) -> bool:
+        """SIGKILL the service and its children at once, as a crash would end them."""
+        pid = self.pid
+        if pid is None:
+            return False
+        _kill_group(pid)
+        while _alive(pid):
+            time.sleep(0.05)
         self.pid_file.unlink(missing_ok=True)
         return True
 
@@ -159,6 +182,12 @@ def _reap(pid: int) -> None:
     child = _CHILDREN.get(pid)
     if child is not None and child.poll() is not None:
         del _CHILDREN[pid]
+
+
+def _kill_group(pid: int) -> None:
+    # spawn() starts each service in a session of its own, so its group id is its PID.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
 
 
 def _alive(pid: int) -> bool:

@@ -1,7 +1,9 @@
 """`make run`: bring the whole local stack up, say where it is, and stop it on Ctrl-C.
 
-Services that were already running (say, from `make infra-up`) are used and
-left running; whatever this command started, it stops.
+The Kafka broker, the BigQuery emulator, the receiver and the streaming
+pipeline (on Beam's Prism runner). Services that were already running (say,
+from `make infra-up`) are used and left running; whatever this command
+started, it stops.
 """
 
 from __future__ import annotations
@@ -13,7 +15,34 @@ from types import FrameType
 
 from infra.local.processes import StackError
 from infra.local.settings import TOPICS, StackSettings
-from infra.local.stack import SERVICE_NAMES, down, up
+from infra.local.stack import ALL_NAMES, down, receiver_service, streaming_pipeline, up
+
+# How often the foreground loop checks that what it started is still alive.
+WATCH_SECONDS = 2.0
+
+
+def describe(settings: StackSettings) -> str:
+    """Where everything is and how to use it, for a person at the terminal."""
+    receiver = receiver_service(settings)
+    pipeline = streaming_pipeline(settings)
+    route = f"{settings.receiver_url}/tapcart_webhooks"
+    table = f"{settings.bigquery_project}.{settings.bigquery_dataset}"
+    return "\n".join(
+        [
+            f"Kafka broker       {settings.kafka_bootstrap}   topics: {', '.join(TOPICS)}",
+            f"BigQuery emulator  {settings.bigquery_endpoint}   dataset {table}",
+            f"Receiver           POST {route}",
+            f"                   token {receiver.token}",
+            f"                   (as Authorization: Bearer <token>, or POST {route}/<token>)",
+            f"Pipeline           streaming on Beam's Prism runner ({pipeline.prism_binary})",
+            f"Logs               {settings.state_dir}/<service>/",
+            "",
+            f"Send events:   .venv/bin/python -m simulator --token {receiver.token} --duration 30",
+            "Look at rows:  .venv/bin/python -m infra.local.query "
+            "'SELECT event_name, COUNT(*) AS n FROM events_deduplicated GROUP BY event_name'",
+            "Press Ctrl-C to stop what this command started.",
+        ]
+    )
 
 
 def main() -> int:
@@ -27,23 +56,32 @@ def main() -> int:
     signal.signal(signal.SIGTERM, request_stop)
 
     started: list[str] = []
+    code = 0
     try:
-        started = up(settings, SERVICE_NAMES)
+        started = up(settings, ALL_NAMES, started)
         print()
-        print(f"Kafka broker      {settings.kafka_bootstrap}   topics: {', '.join(TOPICS)}")
-        print(
-            f"BigQuery emulator {settings.bigquery_endpoint}   project {settings.bigquery_project}"
-            f", dataset {settings.bigquery_dataset}"
-        )
-        print("Press Ctrl-C to stop what this command started.", flush=True)
-        stop_requested.wait()
+        print(describe(settings), flush=True)
+        while not stop_requested.wait(WATCH_SECONDS):
+            stopped = [name for name in started if _has_exited(settings, name)]
+            if stopped:
+                print(f"error: {', '.join(stopped)} stopped; see its log.", file=sys.stderr)
+                code = 1
+                break
     except StackError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 1
+        code = 1
     finally:
         print("\nstopping ...", flush=True)
         down(settings, started)
-    return 0
+    return code
+
+
+def _has_exited(settings: StackSettings, name: str) -> bool:
+    if name == "receiver":
+        return receiver_service(settings).pid is None
+    if name == "pipeline":
+        return streaming_pipeline(settings).pid is None
+    return False
 
 
 if __name__ == "__main__":

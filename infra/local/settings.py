@@ -33,6 +33,7 @@ class StackSettings:
     bigquery_grpc_port: int
     bigquery_project: str
     bigquery_dataset: str
+    receiver_port: int
     state_dir: Path
     cache_dir: Path
 
@@ -54,6 +55,7 @@ class StackSettings:
             bigquery_grpc_port=int(env.get("BIGQUERY_GRPC_PORT", bigquery_port + 10)),
             bigquery_project=env.get("BIGQUERY_PROJECT", "local"),
             bigquery_dataset=env.get("BIGQUERY_DATASET", "tapcart"),
+            receiver_port=int(env.get("RECEIVER_PORT", "8080")),
             state_dir=Path(env.get("TAPCART_STATE_DIR", REPO_ROOT / ".state")),
             cache_dir=Path(env.get("TAPCART_CACHE_DIR", cache_home / "tapcart-events")),
         )
@@ -65,6 +67,18 @@ class StackSettings:
     @property
     def bigquery_state_dir(self) -> Path:
         return self.state_dir / "bigquery"
+
+    @property
+    def receiver_state_dir(self) -> Path:
+        return self.state_dir / "receiver"
+
+    @property
+    def pipeline_state_dir(self) -> Path:
+        return self.state_dir / "pipeline"
+
+    @property
+    def receiver_url(self) -> str:
+        return f"http://127.0.0.1:{self.receiver_port}"
 
     @property
     def kafka_libs_dir(self) -> Path:

@@ -13,8 +13,10 @@ from typing import Protocol
 
 from infra.local.bigquery import BigQueryEmulator
 from infra.local.kafka import KafkaBroker, fetch_kafka
-from infra.local.prism import fetch_prism
+from infra.local.pipeline_service import StreamingPipeline
+from infra.local.prism import fetch_prism, prism_binary
 from infra.local.processes import StackError
+from infra.local.receiver_service import ReceiverService, development_token
 from infra.local.settings import StackSettings
 
 
@@ -25,7 +27,10 @@ class Service(Protocol):
     def pid(self) -> int | None: ...
 
 
+# `make infra-up` starts the services; `make run` starts the applications on them too.
 SERVICE_NAMES = ("kafka", "bigquery")
+APPLICATION_NAMES = ("receiver", "pipeline")
+ALL_NAMES = (*SERVICE_NAMES, *APPLICATION_NAMES)
 
 
 def kafka_broker(settings: StackSettings) -> KafkaBroker:
@@ -47,18 +52,50 @@ def bigquery_emulator(settings: StackSettings) -> BigQueryEmulator:
     )
 
 
+def receiver_service(settings: StackSettings) -> ReceiverService:
+    return ReceiverService(
+        port=settings.receiver_port,
+        bootstrap=settings.kafka_bootstrap,
+        state_dir=settings.receiver_state_dir,
+        token=development_token(settings.receiver_state_dir),
+    )
+
+
+def streaming_pipeline(settings: StackSettings) -> StreamingPipeline:
+    return StreamingPipeline(
+        bootstrap=settings.kafka_bootstrap,
+        bigquery_endpoint=settings.bigquery_endpoint,
+        project=settings.bigquery_project,
+        dataset=settings.bigquery_dataset,
+        prism_binary=prism_binary(settings.cache_dir),
+        state_dir=settings.pipeline_state_dir,
+    )
+
+
 def services(settings: StackSettings) -> dict[str, tuple[Service, str]]:
     """Each service by name, with the address it serves."""
     return {
         "kafka": (kafka_broker(settings), settings.kafka_bootstrap),
         "bigquery": (bigquery_emulator(settings), settings.bigquery_endpoint),
+        "receiver": (receiver_service(settings), settings.receiver_url),
+        "pipeline": (
+            streaming_pipeline(settings),
+            f"{settings.kafka_bootstrap} -> {settings.bigquery_endpoint}",
+        ),
     }
 
 
-def up(settings: StackSettings, names: Sequence[str]) -> list[str]:
-    """Start the named services; returns the names of those this call started."""
+def up(
+    settings: StackSettings, names: Sequence[str], started: list[str] | None = None
+) -> list[str]:
+    """Start the named services; returns the names of those this call started.
+
+    Pass `started` to learn what was started even when a later service fails.
+    """
     fetch_kafka(settings.kafka_libs_dir)
-    started = []
+    if "pipeline" in names:
+        fetch_prism(settings.cache_dir)
+    started = [] if started is None else started
     for name in names:
         service, address = services(settings)[name]
         running = service.pid
@@ -94,15 +131,17 @@ def status(settings: StackSettings, names: Sequence[str]) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.local.stack", description=__doc__)
     parser.add_argument("command", choices=["fetch", "prism", "up", "down", "status"])
-    parser.add_argument("services", nargs="*", help="kafka, bigquery (default: both)")
+    parser.add_argument(
+        "services",
+        nargs="*",
+        help=f"any of {', '.join(ALL_NAMES)} (default: {', '.join(SERVICE_NAMES)})",
+    )
     args = parser.parse_args(argv)
     settings = StackSettings.from_env()
     names = args.services or list(SERVICE_NAMES)
-    unknown = sorted(set(names) - set(SERVICE_NAMES))
+    unknown = sorted(set(names) - set(ALL_NAMES))
     if unknown:
-        parser.error(
-            f"unknown service {', '.join(unknown)}; choose from {', '.join(SERVICE_NAMES)}"
-        )
+        parser.error(f"unknown service {', '.join(unknown)}; choose from {', '.join(ALL_NAMES)}")
     try:
         if args.command == "fetch":
             print(f"kafka jars: {fetch_kafka(settings.kafka_libs_dir)}")

@@ -104,6 +104,8 @@ def test_receiver_image_sets_the_port_and_spool_the_manifests_use() -> None:
     assert "RECEIVER_HOST=0.0.0.0" in env
     assert "RECEIVER_PORT=8080" in env
     assert "RECEIVER_SPOOL_DIR=/var/spool/receiver" in env
+    # uvicorn workers come from the environment (receiver/workers.py).
+    assert "RECEIVER_WORKERS=1" in env
 
 
 def _first_party_imports(package: str) -> tuple[set[str], set[str]]:

@@ -156,6 +156,13 @@ def test_receiver_accepts_and_reads_every_configured_variable() -> None:
     assert len(settings.tokens) == 2
 
 
+def test_one_worker_per_cpu_of_the_limit() -> None:
+    workers = int(manifest("ConfigMap")["data"]["RECEIVER_WORKERS"])
+    cpu = str(receiver_container()["resources"]["limits"]["cpu"])
+    cores = int(cpu[:-1]) / 1000 if cpu.endswith("m") else float(cpu)
+    assert 1 <= workers <= max(1, int(cores))
+
+
 def test_termination_grace_covers_the_receiver_shutdown() -> None:
     pod = manifest("StatefulSet")["spec"]["template"]["spec"]
     shutdown = int(manifest("ConfigMap")["data"]["RECEIVER_SHUTDOWN_TIMEOUT_SECONDS"])

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from apache_beam.io.restriction_trackers import OffsetRange
 from apache_beam.utils.timestamp import Timestamp
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
-from pipeline.kafka_offsets import UNBOUNDED_STOP, PartitionRange, after_pass, next_pass
+from pipeline import kafka_offsets
+from pipeline.kafka_offsets import (
+    UNBOUNDED_STOP,
+    PartitionRange,
+    after_pass,
+    commit,
+    next_pass,
+    starting_ranges,
+)
 from pipeline.kafka_read import PartitionTracker, read_time_of, record_from_beam_row
 from pipeline.kafka_records import KafkaRecord, received_at_of
 
@@ -111,3 +121,70 @@ def test_rows_from_beams_kafka_io_become_kafka_records() -> None:
         headers=(("received_at", b"2026-11-30T12:00:00.000000Z"),),
         timestamp_ms=1_796_000_000_000,
     )
+
+
+class NewBrokerConsumer:
+    """A consumer of a broker that just started: its group coordinator is not ready at first."""
+
+    def __init__(self, not_ready: int, error: int = KafkaError.NOT_COORDINATOR) -> None:
+        self.not_ready = not_ready
+        self.error = error
+        self.calls = 0
+
+    def _answer(self) -> None:
+        self.calls += 1
+        if self.calls <= self.not_ready:
+            raise KafkaException(KafkaError(self.error))
+
+    def list_topics(self, topic: str, timeout: float) -> Any:
+        class Topic:
+            partitions = {0: None, 1: None}
+            error = None
+
+        class Metadata:
+            topics = {topic: Topic()}
+
+        return Metadata()
+
+    def committed(self, partitions: list[TopicPartition], timeout: float) -> list[Any]:
+        self._answer()
+        return [TopicPartition(tp.topic, tp.partition, -1001) for tp in partitions]
+
+    def get_watermark_offsets(self, tp: TopicPartition, timeout: float) -> tuple[int, int]:
+        return 0, 10 + tp.partition
+
+    def commit(self, offsets: list[TopicPartition], asynchronous: bool) -> list[Any]:
+        self._answer()
+        return offsets
+
+
+@pytest.fixture
+def no_pause(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kafka_offsets, "RETRY_PAUSE_SECONDS", 0.0)
+
+
+@pytest.mark.usefixtures("no_pause")
+@pytest.mark.parametrize(
+    "error",
+    [KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS],
+)
+def test_planning_waits_for_a_group_coordinator_that_is_not_ready(error: int) -> None:
+    consumer = NewBrokerConsumer(not_ready=2, error=error)
+    planned = starting_ranges(consumer, TOPIC, bounded=True)  # type: ignore[arg-type]
+    assert planned == [PartitionRange(TOPIC, 0, 0, 10), PartitionRange(TOPIC, 1, 0, 11)]
+    assert consumer.calls == 3
+
+
+@pytest.mark.usefixtures("no_pause")
+def test_a_commit_waits_for_a_group_coordinator_that_is_not_ready() -> None:
+    consumer = NewBrokerConsumer(not_ready=1)
+    commit(consumer, {(TOPIC, 0): 5})  # type: ignore[arg-type]
+    assert consumer.calls == 2
+
+
+@pytest.mark.usefixtures("no_pause")
+def test_other_kafka_errors_are_not_retried() -> None:
+    consumer = NewBrokerConsumer(not_ready=1, error=KafkaError.GROUP_AUTHORIZATION_FAILED)
+    with pytest.raises(KafkaException):
+        starting_ranges(consumer, TOPIC, bounded=True)  # type: ignore[arg-type]
+    assert consumer.calls == 1

@@ -537,6 +537,24 @@ def test_unknown_path_is_json_404(client: TestClient) -> None:
     assert_error(client.get("/admin"), 404, "not_found")
 
 
+def test_404_and_405_are_logged_without_the_path(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="receiver")
+    client.post(f"/tapcart_webhooks/{TOKEN}/extra", content=INSIGHTS)
+    client.get(f"/tapcart_webhooks?token={TOKEN}")
+    logged = [
+        record.fields  # type: ignore[attr-defined]
+        for record in caplog.records
+        if record.name == "receiver" and record.getMessage() == "request rejected"
+    ]
+    assert [(fields["status"], fields["error"]) for fields in logged] == [
+        (404, "not_found"),
+        (405, "method_not_allowed"),
+    ]
+    assert TOKEN not in caplog.text + repr(logged)
+
+
 def test_wrong_method_is_json_405(client: TestClient) -> None:
     response = client.get("/tapcart_webhooks")
     assert_error(response, 405, "method_not_allowed")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from receiver.config import NO_TOKEN_MESSAGE, ConfigError, Settings
+from receiver.config import KAFKA_RECORD_LIMIT_BYTES, NO_TOKEN_MESSAGE, ConfigError, Settings
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -18,6 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 def test_defaults_work_on_the_local_stack() -> None:
     settings = Settings.from_env({"RECEIVER_TOKENS": "local-token"})
     assert settings.port == 8080
+    assert settings.workers == 1
     assert settings.host == "127.0.0.1"
     assert settings.path == "/tapcart_webhooks"
     assert settings.max_body_bytes == 262_144
@@ -38,6 +39,7 @@ def test_every_variable_is_read() -> None:
         {
             "RECEIVER_HOST": "0.0.0.0",
             "RECEIVER_PORT": "9000",
+            "RECEIVER_WORKERS": "3",
             "RECEIVER_PATH": "/hooks/tapcart",
             "RECEIVER_TOKENS": " old-token , new-token ,",
             "RECEIVER_ALLOWED_APP_IDS": "app-1,app-2",
@@ -64,6 +66,7 @@ def test_every_variable_is_read() -> None:
     )
     assert settings.host == "0.0.0.0"
     assert settings.port == 9000
+    assert settings.workers == 3
     assert settings.path == "/hooks/tapcart"
     assert [str(token) for token in settings.tokens] == ["old-token", "new-token"]
     assert settings.allowed_app_ids == {"app-1", "app-2"}
@@ -118,11 +121,21 @@ def test_open_access_needs_the_development_flag() -> None:
         ("RECEIVER_ALLOWED_SOURCES", "10.0.0.0/8,not-a-net", "'not-a-net'"),
         ("RECEIVER_ALLOW_UNAUTHENTICATED", "maybe", "must be 1 or 0"),
         ("RECEIVER_PATH", "/hooks/", "RECEIVER_PATH must start with '/'"),
+        ("RECEIVER_WORKERS", "0", "RECEIVER_WORKERS must be at least 1"),
+        ("RECEIVER_MAX_BODY_BYTES", "600000", "over Kafka's 1000000: lower them"),
     ],
 )
 def test_bad_values_name_the_variable(name: str, value: str, fragment: str) -> None:
     with pytest.raises(ConfigError, match=fragment.replace("(", r"\(")):
         Settings.from_env({"RECEIVER_TOKENS": "t", name: value})
+
+
+def test_the_largest_record_a_request_makes_fits_in_a_kafka_record() -> None:
+    # A record the broker refuses would never leave the spool: refuse the settings instead.
+    settings = Settings.from_env({"RECEIVER_TOKENS": "t"})
+    assert settings.largest_record_bytes <= KAFKA_RECORD_LIMIT_BYTES
+    largest = Settings.from_env({"RECEIVER_TOKENS": "t", "RECEIVER_MAX_BODY_BYTES": "470000"})
+    assert largest.largest_record_bytes <= KAFKA_RECORD_LIMIT_BYTES
 
 
 def test_python_m_receiver_without_token_exits_with_one_sentence(tmp_path: Path) -> None:

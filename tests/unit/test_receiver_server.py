@@ -7,6 +7,7 @@ fake (the integration tests run `python -m receiver` against the broker).
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import threading
 import time
@@ -21,6 +22,7 @@ from starlette.datastructures import Secret
 
 from receiver.app import create_app
 from receiver.config import Settings
+from receiver.logs import configure_logging
 from receiver.records import OutboundRecord
 from receiver.server import server_config
 
@@ -178,3 +180,50 @@ def test_an_idle_keep_alive_connection_is_closed(serve: Callable[..., int]) -> N
     response = exchange(port, post(EVENT, close=False))
     assert response.count(b"HTTP/1.1 200 OK") == 1
     assert time.monotonic() - began < 4
+
+
+def rejections(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    return [
+        record.fields  # type: ignore[attr-defined]
+        for record in caplog.records
+        if record.name == "receiver.server" and record.getMessage() == "request rejected"
+    ]
+
+
+def test_each_refusal_of_the_protocol_is_one_log_line_without_the_path(
+    serve: Callable[..., int], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="receiver.server")
+    port = serve(max_header_bytes=1024)
+    exchange(port, b"POST /tapcart_webhooks/" + TOKEN.encode() + b" HTTP/1.1\r\nx-slow: ")
+    big = b"GET /healthz?token=" + TOKEN.encode() + b" HTTP/1.1\r\nx: " + b"a" * 2000
+    exchange(port, big + b"\r\n\r\n")
+    exchange(port, b"NOT HTTP AT ALL\r\n\r\n")
+    logged = rejections(caplog)
+    assert [(fields["status"], fields["error"]) for fields in logged] == [
+        (408, "header_timeout"),
+        (431, "headers_too_large"),
+        (400, "bad_request"),
+    ]
+    assert all(fields["source_ip"] == "127.0.0.1" for fields in logged)
+    assert TOKEN not in caplog.text + repr(logged)
+
+
+def test_a_connection_that_never_starts_a_request_is_not_logged(
+    serve: Callable[..., int], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="receiver.server")
+    assert status_and_json(exchange(serve(), b""))[0] == 408
+    assert rejections(caplog) == []
+
+
+def test_json_logging_keeps_the_access_log_off() -> None:
+    # uvicorn writes an access line (path and query: tokens) whenever this logger has a handler.
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    configure_logging("info")
+    try:
+        assert not logging.getLogger("uvicorn.access").hasHandlers()
+        assert logging.getLogger("uvicorn.error").hasHandlers()
+    finally:
+        root.handlers[:], root.level = saved
