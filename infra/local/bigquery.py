@@ -100,17 +100,7 @@ class BigQueryEmulator:
                 "warning",
             ]
         )
-        while not self.is_healthy():
-            if self.process.exited_early():
-                raise StackError(
-                    f"the BigQuery emulator exited during start-up; the end of "
-                    f"{self.process.log_file}:\n{self.process.log_tail()}"
-                )
-            if time.monotonic() > began + timeout:
-                self.stop()
-                raise StackError(f"the BigQuery emulator did not answer within {timeout:.0f} s.")
-            time.sleep(0.25)
-        return time.monotonic() - began
+        return self.process.wait_ready(self.is_healthy, began, timeout, "the BigQuery emulator")
 
     def stop(self, timeout: float = 30.0) -> bool:
         return self.process.stop(timeout)

@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from infra.local.processes import ManagedProcess, StackError
+from infra.local.processes import ManagedProcess
 from infra.local.settings import RAW_TOPIC, REPO_ROOT
 
 RUNNER = "PrismRunner"
@@ -87,17 +87,9 @@ class StreamingPipeline:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         log_start = self.process.log_file.stat().st_size if self.process.log_file.exists() else 0
         self.process.spawn(self.command(), cwd=REPO_ROOT)
-        while _STARTED_LINE not in self._log_since(log_start):
-            if self.process.exited_early():
-                raise StackError(
-                    f"the pipeline exited during start-up; the end of "
-                    f"{self.process.log_file}:\n{self.process.log_tail()}"
-                )
-            if time.monotonic() > began + timeout:
-                self.stop()
-                raise StackError(f"the pipeline did not start within {timeout:.0f} s.")
-            time.sleep(0.2)
-        return time.monotonic() - began
+        return self.process.wait_ready(
+            lambda: _STARTED_LINE in self._log_since(log_start), began, timeout, "the pipeline"
+        )
 
     def stop(self, timeout: float = 60.0) -> bool:
         """SIGTERM: the launcher cancels the job, which stops Prism."""

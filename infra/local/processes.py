@@ -125,6 +125,24 @@ class ManagedProcess:
             return child.poll() is not None
         return _command_line(pid) is None
 
+    def wait_ready(
+        self, ready: Callable[[], bool], began: float, timeout: float, what: str
+    ) -> float:
+        """Wait until `ready()`; a service that exits or times out first is an error.
+
+        Returns the seconds since `began` (a `time.monotonic()` reading).
+        """
+        while not ready():
+            if self.exited_early():
+                raise StackError(
+                    f"{what} exited during start-up; the end of {self.log_file}:\n{self.log_tail()}"
+                )
+            if time.monotonic() > began + timeout:
+                self.stop()
+                raise StackError(f"{what} did not become ready within {timeout:.0f} s.")
+            time.sleep(0.1)
+        return time.monotonic() - began
+
     def stop(self, timeout: float = 30.0) -> bool:
         """SIGTERM, then SIGKILL after `timeout`; True when something was stopped."""
         pid = self.pid

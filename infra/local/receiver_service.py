@@ -16,7 +16,7 @@ import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
-from infra.local.processes import ManagedProcess, StackError, require_free_port
+from infra.local.processes import ManagedProcess, require_free_port
 from infra.local.settings import REPO_ROOT
 
 
@@ -90,17 +90,7 @@ class ReceiverService:
         self.process.spawn(
             [sys.executable, "-m", "receiver"], env=self.environment(), cwd=REPO_ROOT
         )
-        while not self.is_healthy():
-            if self.process.exited_early():
-                raise StackError(
-                    f"the receiver exited during start-up; the end of "
-                    f"{self.process.log_file}:\n{self.process.log_tail()}"
-                )
-            if time.monotonic() > began + timeout:
-                self.stop()
-                raise StackError(f"the receiver did not answer within {timeout:.0f} s.")
-            time.sleep(0.1)
-        return time.monotonic() - began
+        return self.process.wait_ready(self.is_healthy, began, timeout, "the receiver")
 
     def stop(self, timeout: float = 30.0) -> bool:
         """SIGTERM: it stops accepting, flushes the producer and closes the spool."""
