@@ -18,6 +18,7 @@ each pass and a summary of the counters at the end.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import signal
@@ -206,10 +207,46 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def help_text() -> str:
+    """The flags of `python -m pipeline`: this pipeline's own, then the Beam ones it reads.
+
+    Beam's PipelineOptions parses leniently and answers `--help` with an empty
+    usage line, so the help is put together here.
+    """
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Tapcart events: Kafka -> validate, flatten, dedupe -> BigQuery.",
+        epilog="Any other Beam pipeline option (--runner, --temp_location, ...) is passed "
+        "to Beam as given.",
+    )
+    EventsPipelineOptions._add_argparse_args(parser)
+    beam_group = parser.add_argument_group("Beam options read by this pipeline")
+    beam_group.add_argument(
+        "--project", help="BigQuery project (default: BIGQUERY_PROJECT, else `local`)."
+    )
+    beam_group.add_argument(
+        "--bootstrap_servers",
+        help="Kafka bootstrap servers (default: KAFKA_BOOTSTRAP_SERVERS, else 127.0.0.1:9092).",
+    )
+    beam_group.add_argument(
+        "--runner",
+        help="Beam runner (default: the in-process FnApiRunner for drain, Prism for streaming).",
+    )
+    beam_group.add_argument(
+        "--prism_location", help=f"Streaming: the Prism binary (default: ${PRISM_LOCATION_ENV})."
+    )
+    return parser.format_help()
+
+
 def run(argv: Sequence[str] | None = None, out: object = None) -> DrainReport | None:
     """The entry point tests drive: the report of a drain, None after streaming."""
+    arguments = list(argv) if argv is not None else sys.argv[1:]
+    if "-h" in arguments or "--help" in arguments:
+        _say(out if out is not None else sys.stdout, help_text())
+        return None
     configure_logging()
-    options = PipelineOptions(list(argv) if argv is not None else sys.argv[1:])
+    options = PipelineOptions(arguments)
     own = options.view_as(EventsPipelineOptions)
     job = EventsJob.from_options(options)
     if own.create_tables:

@@ -14,7 +14,6 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
@@ -10,7 +11,7 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.portability.fn_api_runner.fn_runner import FnApiRunner
 
-from pipeline import counters
+from pipeline import counters, launcher
 from pipeline.events_pipeline import EventsJob
 from pipeline.launcher import pick_runner
 from pipeline.replay import REPLAYED_FROM_HEADER, ReplaySelection, replay, selection_query
@@ -156,3 +157,12 @@ def test_replay_sends_the_exact_bytes_with_the_original_received_at() -> None:
         "received_at": b"2026-11-30T12:00:00.000001Z",
         REPLAYED_FROM_HEADER: b"tapcart.events.raw:2:99",
     }
+
+
+def test_help_lists_every_flag_with_its_default() -> None:
+    out = io.StringIO()
+    assert launcher.run(["--help"], out=out) is None
+    text = out.getvalue()
+    for flag in ("--mode", "--topic", "--consumer_group", "--bigquery_endpoint", "--project"):
+        assert flag in text
+    assert "(default: 600.0)" in text  # the dedupe window

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -137,14 +138,8 @@ class NewBrokerConsumer:
             raise KafkaException(KafkaError(self.error))
 
     def list_topics(self, topic: str, timeout: float) -> Any:
-        class Topic:
-            partitions = {0: None, 1: None}
-            error = None
-
-        class Metadata:
-            topics = {topic: Topic()}
-
-        return Metadata()
+        partitions = SimpleNamespace(partitions={0: None, 1: None}, error=None)
+        return SimpleNamespace(topics={topic: partitions})
 
     def committed(self, partitions: list[TopicPartition], timeout: float) -> list[Any]:
         self._answer()
