@@ -155,6 +155,8 @@ def main() -> None:
     connections = int(os.environ.get("BENCH_RECEIVER_CONNECTIONS", "64"))
     received: list[Round] = []
     bare: list[Round] = []
+    # Other work on the machine takes cores from all three; the figures need it said.
+    load_before = os.getloadavg()[0]
     with kafka_for_bench() as bootstrap, tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
         base_env = {
@@ -185,7 +187,8 @@ def main() -> None:
     print(
         f"{connections} connections from an aiohttp load generator; {rounds} alternating rounds"
         f" of {seconds:g} s after {WARM_UP_SECONDS:g} s warm-up, median round shown; one uvicorn"
-        f" worker; {os.cpu_count()} cores shared by load generator, server and broker"
+        f" worker; {os.cpu_count()} cores shared by load generator, server and broker;"
+        f" 1-minute load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
     )
     print(describe("(a) receiver -> Kafka (acks=all)", a))
     print(describe("(b) bare Starlette, same uvicorn", b))
