@@ -1,4 +1,4 @@
-"""Dead letters read from BigQuery (the emulator) and produced again to a real Kafka topic."""
+"""`python -m pipeline.replay`: dead letters from the emulator, produced again to real Kafka."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from confluent_kafka import Consumer, Message
 from confluent_kafka.admin import AdminClient, NewTopic
 
 import schemas
-from infra import replay_dead_letters
+from pipeline import replay
 from pipeline.kafka_records import KafkaRecord, received_at_of
 
 pytestmark = pytest.mark.integration
@@ -98,16 +98,16 @@ def test_replays_the_selected_dead_letters_byte_for_byte(
     dead_letter_table: str, bigquery_endpoint: str, bigquery_project: str, kafka_bootstrap: str
 ) -> None:
     topic = _topic(kafka_bootstrap)
-    code = replay_dead_letters.main(
+    code = replay.main(
         [
             "--project", bigquery_project,
             "--dataset", dead_letter_table,
             "--since", "2026-12-01T00:00:00Z",
             "--until", "2026-12-02T00:00:00Z",
-            "--error-type", "invalid_json",
-            "--bootstrap-servers", kafka_bootstrap,
+            "--error_type", "invalid_json",
+            "--bootstrap_servers", kafka_bootstrap,
             "--topic", topic,
-            "--bigquery-endpoint", bigquery_endpoint,
+            "--bigquery_endpoint", bigquery_endpoint,
         ]
     )  # fmt: skip
     assert code == 0
@@ -116,8 +116,7 @@ def test_replays_the_selected_dead_letters_byte_for_byte(
     assert message.value() == PAYLOAD
     assert message.key() == b"e-1"
     headers = dict(message.headers() or [])
-    assert headers["replayed_from"] == b"events_dead_letter@2026-12-01T10:00:05.000000Z"
-    assert headers["request_id"] == b"replay:tapcart.events.raw:2:7"
+    assert headers["replayed_from"] == b"tapcart.events.raw:2:7"
     # The pipeline reads the original receive time from the header.
     record = KafkaRecord(topic, 0, 0, message.value(), message.key(), tuple(headers.items()))
     assert received_at_of(record) == datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
@@ -129,16 +128,18 @@ def test_dry_run_counts_without_producing(
     bigquery_project: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    code = replay_dead_letters.main(
+    code = replay.main(
         [
             "--project", bigquery_project,
             "--dataset", dead_letter_table,
             "--since", "2026-11-01T00:00:00Z",
             "--until", "2026-12-02T00:00:00Z",
-            "--bootstrap-servers", "127.0.0.1:1",
-            "--bigquery-endpoint", bigquery_endpoint,
-            "--dry-run",
+            "--bootstrap_servers", "127.0.0.1:1",
+            "--bigquery_endpoint", bigquery_endpoint,
+            "--dry_run",
         ]
     )  # fmt: skip
     assert code == 0
-    assert "3 dead letter(s) would be replayed" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "3 dead letter(s) selected" in out
+    assert "dry run: nothing sent" in out
