@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv jars prism tools infra-up infra-down status run demo test test-unit test-integration lint format bench schemas constraints clean
+.PHONY: venv jars prism tools wrk infra-up infra-down status run demo test test-unit test-integration lint format bench schemas constraints clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) is not on PATH; the project needs Python 3.11."; exit 1; }
@@ -58,7 +58,13 @@ format: venv
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: jars prism
+# The receiver benchmark's HTTP load generator, a Debian package.
+wrk:
+	@command -v wrk >/dev/null || { \
+	  test "$$(id -u)" = 0 || { echo "error: wrk is not installed, and installing it needs root: sudo apt-get install wrk"; exit 1; }; \
+	  apt-get install -y wrk || { apt-get update && apt-get install -y wrk; }; }
+
+bench: jars prism wrk
 	@$(BIN)/python -m benchmarks
 
 schemas: venv
