@@ -232,5 +232,12 @@ class KafkaBroker:
 
 
 def _cluster_id() -> str:
-    # KRaft cluster ids are 16 random bytes, base64url without padding.
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A KRaft cluster id: 16 random bytes, base64url without padding.
+
+    Like Kafka's own Uuid.randomUuid(), never one that starts with "-": the
+    storage tool would read it as an option (1 id in 64 does).
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+from infra.local import kafka
 from infra.local.settings import REPO_ROOT, StackSettings
 
 
@@ -72,3 +74,10 @@ def test_ports_follow_the_overriding_variables() -> None:
     )
     assert (settings.kafka_port, settings.kafka_controller_port) == (19092, 19093)
     assert (settings.bigquery_port, settings.bigquery_endpoint) == (19050, "http://127.0.0.1:19050")
+
+
+def test_cluster_ids_never_look_like_an_option() -> None:
+    # One random base64url id in 64 starts with "-", which the storage tool reads as a flag.
+    ids = [kafka._cluster_id() for _ in range(2000)]
+    assert not [cluster_id for cluster_id in ids if cluster_id.startswith("-")]
+    assert all(len(base64.urlsafe_b64decode(cluster_id + "==")) == 16 for cluster_id in ids)
