@@ -27,13 +27,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from benchmarks.services import local_emulator
 from infra.local.kafka import KafkaBroker
 from infra.local.pipeline_service import RUNNER, StreamingPipeline
 from infra.local.prism import fetch_prism
 from infra.local.processes import free_port
 from infra.local.receiver_service import ReceiverService
 from infra.local.settings import StackSettings
-from infra.local.stack import down, up
 from infra.local.verify import copies_in, run_simulator, wait_for_events
 from pipeline.bigquery_client import cloud_client
 from pipeline.views import DEDUPLICATED_VIEW
@@ -89,9 +89,11 @@ def main() -> None:
     rate = float(os.environ.get("BENCH_FRESHNESS_RATE", "50"))
     settings = StackSettings.from_env()
     dataset = f"bench_freshness_{uuid.uuid4().hex[:8]}"
-    started: list[str] = []
     client = None
-    with tempfile.TemporaryDirectory(prefix="bench-freshness-") as scratch:
+    with (
+        local_emulator(settings) as endpoint,
+        tempfile.TemporaryDirectory(prefix="bench-freshness-") as scratch,
+    ):
         work = Path(scratch)
         broker = KafkaBroker(
             port=free_port(),
@@ -102,7 +104,7 @@ def main() -> None:
         receiver = ReceiverService(free_port(), broker.bootstrap, work / "receiver", TOKEN)
         pipeline = StreamingPipeline(
             bootstrap=broker.bootstrap,
-            bigquery_endpoint=settings.bigquery_endpoint,
+            bigquery_endpoint=endpoint,
             project=settings.bigquery_project,
             dataset=dataset,
             prism_binary=fetch_prism(settings.cache_dir),
@@ -110,8 +112,7 @@ def main() -> None:
             consumer_group=f"bench-{dataset}",
         )
         try:
-            up(settings, ["bigquery"], started)
-            client = cloud_client(settings.bigquery_project, settings.bigquery_endpoint)
+            client = cloud_client(settings.bigquery_project, endpoint)
             broker.start()
             receiver.start()
             pipeline.start()
@@ -129,7 +130,8 @@ def main() -> None:
             table = f"{settings.bigquery_project}.{dataset}.events"
             freshness = row_freshness(client, table, acked)
             rows = sum(copies_in(client, table, acked).values())
-            floor = emulator_floor(client, f"{settings.bigquery_project}.{dataset}.floor", 15)
+            floor_table = f"{settings.bigquery_project}.{dataset}.floor"
+            floor = emulator_floor(client, floor_table, BASELINE_SAMPLES)
         finally:
             pipeline.stop()
             receiver.stop()
@@ -141,7 +143,6 @@ def main() -> None:
                     not_found_ok=True,
                 )
                 client.close()  # type: ignore[no-untyped-call]
-            down(settings, started)
     p50, p95 = percentile(freshness, 0.50), percentile(freshness, 0.95)
     floor_p50 = statistics.median(floor)
     print(

@@ -22,7 +22,6 @@ broker or emulator is reused, else started for the run and stopped after).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import random
@@ -32,7 +31,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -42,9 +41,8 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 from google.cloud import bigquery
 
-from infra.local.kafka import fetch_kafka
+from benchmarks.services import local_broker, local_emulator
 from infra.local.settings import StackSettings
-from infra.local.stack import bigquery_emulator, kafka_broker
 from pipeline.bigquery_client import cloud_client
 from pipeline.bigquery_writes import INSERT_BATCH_SIZE, stamp_inserted_at
 from pipeline.dedupe import view_order
@@ -281,28 +279,6 @@ def run_drain(argv: Sequence[str], log: Path) -> DrainRun:
     )
 
 
-@contextlib.contextmanager
-def local_services(settings: StackSettings) -> Iterator[tuple[str, str]]:
-    """(bootstrap, endpoint) of the broker and the emulator; those started here stop after."""
-    broker, emulator = kafka_broker(settings), bigquery_emulator(settings)
-    with contextlib.ExitStack() as started:
-        if broker.is_running() or broker.answers_metadata():
-            print(f"kafka: reusing the broker at {settings.kafka_bootstrap}")
-        else:
-            fetch_kafka(settings.kafka_libs_dir)
-            # Registered first, so that a start that fails half-way leaves nothing running.
-            started.callback(broker.stop)
-            seconds = broker.start()
-            print(f"kafka: started at {broker.bootstrap} in {seconds:.1f} s")
-        if emulator.is_running() or emulator.is_healthy():
-            print(f"bigquery: reusing the emulator at {settings.bigquery_endpoint}")
-        else:
-            started.callback(emulator.stop)
-            seconds = emulator.start()
-            print(f"bigquery: started the emulator at {emulator.endpoint} in {seconds:.1f} s")
-        yield settings.kafka_bootstrap, settings.bigquery_endpoint
-
-
 def _count(client: bigquery.Client, table_id: str) -> int:
     (row,) = client.query(f"SELECT COUNT(*) AS n FROM `{table_id}`").result()
     return int(row["n"])
@@ -318,7 +294,11 @@ def main() -> None:
     same_requests = Destination(project, f"bench_insert_{run_id}")
     plain_requests = Destination(project, f"bench_insert_plain_{run_id}")
     messages = sample_messages(total)
-    with local_services(settings) as (bootstrap, endpoint), tempfile.TemporaryDirectory() as tmp:
+    with (
+        local_broker(settings) as bootstrap,
+        local_emulator(settings) as endpoint,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         admin = AdminClient({"bootstrap.servers": bootstrap})
         client = cloud_client(project, endpoint)
         try:

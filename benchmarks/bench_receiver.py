@@ -45,10 +45,9 @@ from pathlib import Path
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
-from infra.local.kafka import fetch_kafka
+from benchmarks.services import local_broker
 from infra.local.processes import free_port
 from infra.local.settings import StackSettings
-from infra.local.stack import kafka_broker
 
 REPO = Path(__file__).resolve().parents[1]
 WRK_SCRIPT = Path(__file__).with_name("wrk_post.lua")
@@ -60,21 +59,6 @@ BODY_TEMPLATE = (
     ' "timestamp": 1663008666001, "metadata": {{"schema_id": "Event_AppOpened_5_0_0"}},'
     ' "event_properties": {{"event_id": "{event_id}", "app_open_source": "push"}}}}'
 )
-
-
-@contextlib.contextmanager
-def kafka_for_bench() -> Iterator[str]:
-    settings = StackSettings.from_env()
-    broker = kafka_broker(settings)
-    if broker.is_running() or broker.answers_metadata():
-        yield settings.kafka_bootstrap
-        return
-    fetch_kafka(settings.kafka_libs_dir)
-    broker.start()
-    try:
-        yield broker.bootstrap
-    finally:
-        broker.stop()
 
 
 @contextlib.contextmanager
@@ -249,7 +233,10 @@ def main() -> None:
     bare: list[Round] = []
     # Other work on the machine takes cores from all three; the figures need it said.
     load_before = os.getloadavg()[0]
-    with kafka_for_bench() as bootstrap, tempfile.TemporaryDirectory() as scratch:
+    with (
+        local_broker(StackSettings.from_env()) as bootstrap,
+        tempfile.TemporaryDirectory() as scratch,
+    ):
         work = Path(scratch)
         base_env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("RECEIVER_")},
