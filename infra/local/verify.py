@@ -62,11 +62,11 @@ class SimulatorRun:
         return {d["body_sha256"] for d in self.deliveries if d["kind"] == "malformed"}
 
 
-def run_simulator(
-    url: str, token: str, report_path: Path, arguments: Sequence[str], timeout: float = 900.0
-) -> SimulatorRun:
-    """`python -m simulator --url URL --token TOKEN --report PATH ARGUMENTS...`; its report."""
-    command = [
+def simulator_command(
+    url: str, token: str, report_path: Path, arguments: Sequence[str]
+) -> list[str]:
+    """`python -m simulator --url URL --token TOKEN --report PATH ARGUMENTS...`."""
+    return [
         sys.executable,
         "-m",
         "simulator",
@@ -80,13 +80,28 @@ def run_simulator(
         "0",
         *arguments,
     ]
-    finished = subprocess.run(
-        command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout, check=False
-    )
+
+
+def read_report(report_path: Path, exit_code: int, output: str = "") -> SimulatorRun:
     if not report_path.exists():
-        raise RuntimeError(f"the simulator wrote no report:\n{finished.stdout}{finished.stderr}")
+        raise RuntimeError(f"the simulator wrote no report:\n{output}")
     report = json.loads(report_path.read_text(encoding="utf-8"))
-    return SimulatorRun(report=report, exit_code=finished.returncode)
+    return SimulatorRun(report=report, exit_code=exit_code)
+
+
+def run_simulator(
+    url: str, token: str, report_path: Path, arguments: Sequence[str], timeout: float = 900.0
+) -> SimulatorRun:
+    """Run the simulator to its end; its report."""
+    finished = subprocess.run(
+        simulator_command(url, token, report_path, arguments),
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    return read_report(report_path, finished.returncode, finished.stdout + finished.stderr)
 
 
 def copies_in(client: Any, table: str, event_ids: Iterable[str]) -> Counter[str]:

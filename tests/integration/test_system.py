@@ -13,10 +13,8 @@ malformed body is on the rejected topic or in the dead-letter table.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -33,7 +31,14 @@ from infra.local.pipeline_service import StreamingPipeline
 from infra.local.prism import fetch_prism
 from infra.local.receiver_service import ReceiverService
 from infra.local.settings import RAW_TOPIC, REJECTED_TOPIC, REPO_ROOT, StackSettings
-from infra.local.verify import SimulatorRun, copies_in, run_simulator, wait_for_events
+from infra.local.verify import (
+    SimulatorRun,
+    copies_in,
+    read_report,
+    run_simulator,
+    simulator_command,
+    wait_for_events,
+)
 from pipeline.views import DEDUPLICATED_VIEW
 
 pytestmark = pytest.mark.integration
@@ -81,28 +86,19 @@ class System:
     ) -> Callable[[], SimulatorRun]:
         """Start the simulator; the returned function waits for it and reads its report."""
         report = self.workdir / f"{name}.json"
-        command = [
-            sys.executable,
-            "-m",
-            "simulator",
-            "--url",
+        command = simulator_command(
             f"{self.receiver.url}/tapcart_webhooks",
-            "--token",
             TOKEN,
-            "--report",
-            str(report),
-            "--progress",
-            "0",
-            *SIMULATOR_DEFAULTS,
-            *arguments,
-        ]
+            report,
+            [*SIMULATOR_DEFAULTS, *arguments],
+        )
         log = (self.workdir / f"{name}.log").open("wb")
         process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
 
         def finish() -> SimulatorRun:
             code = process.wait(timeout=900)
             log.close()
-            return SimulatorRun(json.loads(report.read_text(encoding="utf-8")), code)
+            return read_report(report, code)
 
         return finish
 
