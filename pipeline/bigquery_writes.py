@@ -106,8 +106,8 @@ def _write(
     )
 
 
-class WriteEvents(beam.PTransform[PCollection[Any], PCollection[Any]]):
-    """Rows to the events table; returns the dead letters of the rows it could not write."""
+class _WriteTable(beam.PTransform[PCollection[Any], PCollection[Any]]):
+    """Where and how a write goes: the table, its schema, the write method."""
 
     def __init__(
         self,
@@ -122,15 +122,20 @@ class WriteEvents(beam.PTransform[PCollection[Any], PCollection[Any]]):
         self.method = method
         self.test_client = test_client
 
+    def write_to_bigquery(self) -> Any:
+        return _write(self.table_id, self.schema, self.method, self.test_client)
+
+
+class WriteEvents(_WriteTable):
+    """Rows to the events table; returns the dead letters of the rows it could not write."""
+
     def expand(self, rows: PCollection[Any]) -> PCollection[Any]:
         checked = (
             rows
             | "StampInsertedAt" >> beam.Map(stamp_inserted_at)
             | "CheckRows" >> beam.ParDo(CheckRowsFn(self.schema)).with_outputs(REJECTED, main="ok")
         )
-        result = checked.ok | "WriteToBigQuery" >> _write(
-            self.table_id, self.schema, self.method, self.test_client
-        )
+        result = checked.ok | "WriteToBigQuery" >> self.write_to_bigquery()
         refused = (
             result.failed_rows_with_errors
             | "CountWriteFailures" >> beam.ParDo(CountFn(counters.WRITE_FAILED))
@@ -142,28 +147,15 @@ class WriteEvents(beam.PTransform[PCollection[Any], PCollection[Any]]):
         return dead_letters
 
 
-class WriteDeadLetters(beam.PTransform[PCollection[Any], PCollection[Any]]):
+class WriteDeadLetters(_WriteTable):
     """Dead-letter rows to their table; returns the (empty) PCollection of write
     failures, whose completion tells the offset commit that the dead letters are in."""
-
-    def __init__(
-        self,
-        table_id: str,
-        schema: Sequence[Mapping[str, Any]],
-        method: str = WriteToBigQuery.Method.STREAMING_INSERTS,
-        test_client: Any = None,
-    ) -> None:
-        super().__init__()
-        self.table_id = table_id
-        self.schema = schema
-        self.method = method
-        self.test_client = test_client
 
     def expand(self, dead_letters: PCollection[Any]) -> PCollection[Any]:
         result = (
             dead_letters
             | "CountDeadLetters" >> beam.ParDo(CountFn(counters.DEAD_LETTERED))
-            | "WriteToBigQuery" >> _write(self.table_id, self.schema, self.method, self.test_client)
+            | "WriteToBigQuery" >> self.write_to_bigquery()
         )
         not_written: PCollection[Any] = result.failed_rows_with_errors | "FailIfNotWritten" >> (
             beam.Map(fail_run)
