@@ -6,7 +6,7 @@ finds the event id for the Kafka key and refuses what cannot be an event.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import orjson
 
@@ -33,8 +33,7 @@ class RejectedBody(Exception):
         self.event_id = event_id
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
+class Event(NamedTuple):
     """The identifying fields of an accepted event, all present."""
 
     event_id: str
@@ -52,17 +51,17 @@ def check_event(body: bytes, app_id_hint: str | None) -> Event:
         kind = _json_kind(payload)
         raise RejectedBody(400, "not_an_object", f"the body is a JSON {kind}, not an object")
     identity = identify(payload, app_id_hint)
-    if identity.event_id is None or identity.app_id is None or identity.missing:
+    event_id, app_id = identity.event_id, identity.app_id
+    if event_id is None or app_id is None or identity.event_name is None:
         raise RejectedBody(
             422,
             "missing_fields",
             f"the {identity.envelope} event has no {', '.join(identity.missing)}",
-            envelope=identity.envelope.value,
-            event_id=identity.event_id,
+            envelope=identity.envelope,
+            event_id=event_id,
         )
-    return Event(
-        event_id=identity.event_id, app_id=identity.app_id, envelope=identity.envelope.value
-    )
+    # The Envelope member is its text ("insights"), a str like the header it becomes.
+    return Event(event_id=event_id, app_id=app_id, envelope=identity.envelope)
 
 
 def _json_kind(value: object) -> str:

@@ -63,7 +63,9 @@ class Settings:
     kafka_bootstrap: str = "127.0.0.1:9092"
     raw_topic: str = DEFAULT_RAW_TOPIC
     rejected_topic: str = DEFAULT_REJECTED_TOPIC
-    kafka_linger_ms: int = 5
+    # Each request waits for its own ack: a batch waits at most this long to fill.
+    # At 64 connections, 5 ms capped the receiver near 6,000 acks/s; 1 ms near 11,000.
+    kafka_linger_ms: int = 1
     kafka_compression: str = "lz4"
     producer_queue_max_messages: int = 100_000
     log_level: str = "info"

@@ -7,13 +7,18 @@ resolve the handlers' futures right there, with no thread hand-off. (A poll
 thread would contend with the loop for the GIL at every report;
 `confluent_kafka.aio.AIOProducer` buffers messages for up to a second before
 producing them, which is latency a webhook cannot spend.)
+
+The same timer enforces each record's deadline from a queue in produce
+order, rather than a timer per record: this runs for every event.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
+from collections import deque
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -73,6 +78,9 @@ class KafkaPublisher:
         self._producer: Producer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._in_flight = 0
+        # (deadline on the loop's clock, future) in produce order; the wait is the
+        # same for every record, so the deadlines are in order too.
+        self._deadlines: deque[tuple[float, asyncio.Future[None]]] = deque()
         self._poll_handle: asyncio.TimerHandle | None = None
         self._housekeeping: asyncio.Task[None] | None = None
         self._fatal: KafkaError | None = None
@@ -98,20 +106,16 @@ class KafkaPublisher:
                 value=record.value,
                 key=record.key,
                 headers=list(record.headers),
-                on_delivery=lambda err, _msg: self._on_delivery(future, err),
+                on_delivery=functools.partial(self._on_delivery, future),
             )
         except BufferError:
             raise QueueFull("the producer's local queue is full") from None
         except KafkaException as exc:
             raise PublishFailed(str(exc)) from exc
         self._in_flight += 1
+        self._deadlines.append((loop.time() + self._wait_seconds, future))
         self._schedule_poll()
-        # A plain timer rather than asyncio.timeout(): this runs once per event.
-        expiry = loop.call_later(self._wait_seconds, _expire, future, self._wait_seconds)
-        try:
-            await future
-        finally:
-            expiry.cancel()
+        await future
 
     async def is_reachable(self) -> bool:
         """Whether a broker answered a metadata request within a second (cached 1 s)."""
@@ -160,8 +164,23 @@ class KafkaPublisher:
         if self._producer is None:
             return
         self._producer.poll(0)
+        if self._loop is not None:
+            self._expire_overdue(self._loop.time())
         if self._in_flight:
             self._schedule_poll()
+
+    def _expire_overdue(self, now: float) -> None:
+        """Fail the records whose report is overdue; forget those already answered."""
+        deadlines = self._deadlines
+        while deadlines:
+            deadline, future = deadlines[0]
+            if not future.done():
+                if deadline > now:
+                    return
+                future.set_exception(
+                    PublishFailed(f"no delivery report within {self._wait_seconds:g} seconds")
+                )
+            deadlines.popleft()
 
     async def _serve_idle_events(self) -> None:
         # With nothing in flight, error and log callbacks still need serving now and then.
@@ -170,7 +189,9 @@ class KafkaPublisher:
             if self._producer is not None:
                 self._producer.poll(0)
 
-    def _on_delivery(self, future: asyncio.Future[None], error: KafkaError | None) -> None:
+    def _on_delivery(
+        self, future: asyncio.Future[None], error: KafkaError | None, _message: object
+    ) -> None:
         self._in_flight -= 1
         if future.done():
             return
@@ -189,8 +210,3 @@ class KafkaPublisher:
         else:
             # librdkafka recovers from these by itself and logs them through `logger` already.
             logger.debug("kafka client error", extra={"fields": {"kafka_error": error.str()}})
-
-
-def _expire(future: asyncio.Future[None], seconds: float) -> None:
-    if not future.done():
-        future.set_exception(PublishFailed(f"no delivery report within {seconds:g} seconds"))

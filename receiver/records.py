@@ -10,22 +10,20 @@ not a JSON object); rejected records add `reject_reason` and `reject_detail`.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 Headers = tuple[tuple[str, bytes], ...]
 
 
-@dataclass(frozen=True, slots=True)
-class OutboundRecord:
+class OutboundRecord(NamedTuple):
     topic: str
     key: bytes
     value: bytes
     headers: Headers
 
 
-@dataclass(frozen=True, slots=True)
-class RequestFacts:
+class RequestFacts(NamedTuple):
     """What the receiver knows about a request besides its body."""
 
     request_id: str

@@ -13,9 +13,8 @@ and the pipeline's flattening (to map both envelopes onto one row).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 Path = tuple[str, ...]
 
@@ -51,8 +50,7 @@ IDENTITY_PATHS: dict[Envelope, dict[str, tuple[Path, ...]]] = {
 REQUIRED_FIELDS = ("event_id", "event_name", "app_id")
 
 
-@dataclass(frozen=True)
-class Identity:
+class Identity(NamedTuple):
     """The fields every event needs, as found in one payload."""
 
     envelope: Envelope
@@ -74,12 +72,19 @@ def detect_envelope(payload: Mapping[str, Any]) -> Envelope:
 
 def identify(payload: Mapping[str, Any], app_id_hint: str | None = None) -> Identity:
     """Find the identifying fields; a field that is absent, blank or not scalar is None."""
+    # The receiver runs this on every request: plain lookups, no per-call dict.
     envelope = detect_envelope(payload)
-    found = {name: _first_text(payload, paths) for name, paths in IDENTITY_PATHS[envelope].items()}
-    if found["app_id"] is None:
+    paths = IDENTITY_PATHS[envelope]
+    app_id = _first_text(payload, paths["app_id"])
+    if app_id is None:
         # The `appid` request header, held to the same rule as the payload's own fields.
-        found["app_id"] = _as_text(app_id_hint)
-    return Identity(envelope=envelope, **found)
+        app_id = _as_text(app_id_hint)
+    return Identity(
+        envelope,
+        _first_text(payload, paths["event_id"]),
+        _first_text(payload, paths["event_name"]),
+        app_id,
+    )
 
 
 def _first_text(payload: Mapping[str, Any], paths: tuple[Path, ...]) -> str | None:
@@ -94,7 +99,8 @@ def _first_text(payload: Mapping[str, Any], paths: tuple[Path, ...]) -> str | No
 def _lookup(payload: Mapping[str, Any], path: Path) -> Any:
     node: Any = payload
     for key in path:
-        if not isinstance(node, Mapping):
+        # Parsed JSON is made of dicts; the Mapping check (slower) is for other callers.
+        if type(node) is not dict and not isinstance(node, Mapping):
             return None
         node = node.get(key)
     return node
@@ -102,11 +108,11 @@ def _lookup(payload: Mapping[str, Any], path: Path) -> Any:
 
 def _as_text(value: Any) -> str | None:
     # Ids arrive as strings, but nothing stops a sender from using numbers.
-    if isinstance(value, bool) or value is None:
-        return None
     if isinstance(value, str):
         stripped = value.strip()
         return stripped or None
+    if isinstance(value, bool) or value is None:
+        return None
     if isinstance(value, int | float):
         return str(value)
     return None

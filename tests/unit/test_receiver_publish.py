@@ -14,7 +14,13 @@ from typing import Any
 import pytest
 
 from receiver.config import Settings
-from receiver.publish import KafkaPublisher, PublishFailed, QueueFull, producer_config
+from receiver.publish import (
+    REPORT_GRACE_SECONDS,
+    KafkaPublisher,
+    PublishFailed,
+    QueueFull,
+    producer_config,
+)
 from receiver.records import OutboundRecord
 
 RECORD = OutboundRecord(topic="tapcart.events.raw", key=b"k", value=b"{}", headers=(("a", b"b"),))
@@ -33,7 +39,7 @@ def test_the_producer_is_configured_for_durability() -> None:
     assert config["acks"] == "all"
     assert config["enable.idempotence"] is True
     assert config["compression.type"] == "lz4"
-    assert config["linger.ms"] == 5
+    assert config["linger.ms"] == 1
     assert config["message.timeout.ms"] == 3000
 
 
@@ -67,3 +73,31 @@ def test_a_full_local_queue_raises_queue_full_at_once(free_port: Callable[[], in
         await publisher.close(flush_seconds=0)
 
     asyncio.run(overfill())
+
+
+def test_a_record_whose_report_never_comes_fails_at_the_publishers_own_deadline(
+    free_port: Callable[[], int],
+) -> None:
+    # librdkafka would report these only after a minute; the publisher's own deadline
+    # (delivery time-out plus REPORT_GRACE_SECONDS) must end the wait first.
+    config = {
+        **producer_config(Settings(kafka_bootstrap=f"127.0.0.1:{free_port()}")),
+        "message.timeout.ms": 60_000,
+        "log_level": 0,
+    }
+    publisher = KafkaPublisher(config, delivery_timeout=0.2)
+
+    async def publish_three() -> tuple[float, list[BaseException | None]]:
+        await publisher.start()
+        began = time.monotonic()
+        results = await asyncio.gather(
+            *(publisher.publish(RECORD) for _ in range(3)), return_exceptions=True
+        )
+        elapsed = time.monotonic() - began
+        await publisher.close(flush_seconds=0)
+        return elapsed, results
+
+    elapsed, results = asyncio.run(publish_three())
+    assert 0.2 + REPORT_GRACE_SECONDS <= elapsed < 0.2 + REPORT_GRACE_SECONDS + 1.5
+    assert all(isinstance(result, PublishFailed) for result in results)
+    assert all("no delivery report within 2.2 seconds" in str(result) for result in results)
