@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import sys
 
 import uvicorn
@@ -10,6 +9,7 @@ import uvicorn
 from receiver.app import create_app
 from receiver.config import ConfigError, Settings
 from receiver.logs import configure_logging
+from receiver.memory import settle_for_serving
 from receiver.server import server_config
 from receiver.workers import run_workers
 
@@ -24,10 +24,7 @@ def main() -> int:
     if settings.workers > 1:
         return run_workers(settings)
     server = uvicorn.Server(server_config(create_app(settings), settings))
-    # Everything loaded so far lives as long as the process: keep it out of the
-    # collector's full passes, which otherwise pause the event loop for tens of ms.
-    gc.collect()
-    gc.freeze()
+    settle_for_serving()
     server.run()
     # uvicorn exits quietly when the lifespan start-up fails; say so in the exit code.
     return 0 if server.started else 1

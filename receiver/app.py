@@ -7,7 +7,6 @@ flushes the producer and closes the spool, in that order.
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,7 +25,9 @@ from starlette.routing import Route
 from receiver.auth import SourcePolicy, TokenChecker
 from receiver.config import Settings
 from receiver.delivery import Deliverer, SpoolDrainer
+from receiver.dispatch import WebhookDispatch
 from receiver.logs import configure_logging
+from receiver.memory import settle_for_serving
 from receiver.metrics import ReceiverMetrics, RequestMetricsMiddleware
 from receiver.publish import REPORT_GRACE_SECONDS, KafkaPublisher, Publisher
 from receiver.responses import error_response, json_response
@@ -117,16 +118,21 @@ def create_app(settings: Settings, *, publisher: Publisher | None = None) -> Sta
     async def openapi_json(request: Request) -> Response:
         return Response(openapi, media_type="application/json")
 
+    webhook = Route(settings.path, WebhookEndpoint(), methods=["POST"])
+    webhook_with_token = Route(settings.path + "/{token}", WebhookEndpoint(), methods=["POST"])
     return Starlette(
         routes=[
-            Route(settings.path, WebhookEndpoint(), methods=["POST"]),
-            Route(settings.path + "/{token}", WebhookEndpoint(), methods=["POST"]),
+            webhook,
+            webhook_with_token,
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics_text, methods=["GET"]),
             Route("/openapi.json", openapi_json, methods=["GET"]),
         ],
-        middleware=[Middleware(RequestMetricsMiddleware, metrics=metrics)],
+        middleware=[
+            Middleware(RequestMetricsMiddleware, metrics=metrics),
+            Middleware(WebhookDispatch, base=webhook, with_token=webhook_with_token),
+        ],
         exception_handlers={HTTPException: _http_error, Exception: _internal_error},
         lifespan=lifespan,
     )
@@ -137,9 +143,7 @@ def create_app_from_env() -> Starlette:
     settings = Settings.from_env()
     configure_logging(settings.log_level)
     app = create_app(settings)
-    # As in receiver/__main__.py: what lives as long as the worker stays out of full GC passes.
-    gc.collect()
-    gc.freeze()
+    settle_for_serving()
     return app
 
 
