@@ -32,7 +32,7 @@ from receiver.metrics import ReceiverMetrics, RequestMetricsMiddleware
 from receiver.publish import REPORT_GRACE_SECONDS, KafkaPublisher, Publisher
 from receiver.responses import error_response, json_response
 from receiver.spool import Spool
-from receiver.webhook import WebhookEndpoint, WebhookParts
+from receiver.webhook import WebhookEndpoint, WebhookParts, receive_event
 
 logger = logging.getLogger("receiver")
 
@@ -130,8 +130,14 @@ def create_app(settings: Settings, *, publisher: Publisher | None = None) -> Sta
             Route("/openapi.json", openapi_json, methods=["GET"]),
         ],
         middleware=[
+            Middleware(
+                WebhookDispatch,
+                base=webhook,
+                with_token=webhook_with_token,
+                endpoint=receive_event,
+                metrics=metrics,
+            ),
             Middleware(RequestMetricsMiddleware, metrics=metrics),
-            Middleware(WebhookDispatch, base=webhook, with_token=webhook_with_token),
         ],
         exception_handlers={HTTPException: _http_error, Exception: _internal_error},
         lifespan=lifespan,

@@ -99,7 +99,11 @@ class ReceiverMetrics:
 
 
 class RequestMetricsMiddleware:
-    """Counts and times every HTTP request, including 404s and errors."""
+    """Counts and times every HTTP request, including 404s and errors.
+
+    Except the webhook's own POSTs: receiver/dispatch.py answers those before
+    they get here, and records their metrics itself.
+    """
 
     def __init__(self, app: ASGIApp, metrics: ReceiverMetrics) -> None:
         self.app = app

@@ -64,7 +64,8 @@ class WebhookEndpoint:
         await receive_event(scope, receive, send)
 
 
-async def receive_event(scope: Scope, receive: Receive, send: Send) -> None:
+async def receive_event(scope: Scope, receive: Receive, send: Send) -> int:
+    """Answer one webhook request; returns the status answered (for the metrics)."""
     parts: WebhookParts = scope["state"]["webhook"]
     settings = parts.settings
     request_id = f"{_REQUEST_ID_PREFIX}{next(_request_numbers):010x}"
@@ -75,25 +76,23 @@ async def receive_event(scope: Scope, receive: Receive, send: Send) -> None:
 
     token = presented_token(scope.get("path_params", {}), _query(scope), headers.authorization)
     if not parts.tokens.accepts(token):
-        await _refuse(send, request_id, peer or "", 401, "unauthorized", "missing or wrong token")
-        return
+        return await _refuse(
+            send, request_id, peer or "", 401, "unauthorized", "missing or wrong token"
+        )
     source_ip = parts.sources.source_address(peer, headers.forwarded_for)
     if not parts.sources.allows(source_ip):
         detail = "this address may not post events"
-        await _refuse(send, request_id, source_ip, 403, "source_not_allowed", detail)
-        return
+        return await _refuse(send, request_id, source_ip, 403, "source_not_allowed", detail)
 
     try:
         body = await read_body(
             receive, max_bytes=settings.max_body_bytes, declared_length=headers.content_length
         )
     except BodyTooLarge as exc:
-        await _refuse(send, request_id, source_ip, 413, "body_too_large", str(exc))
-        return
+        return await _refuse(send, request_id, source_ip, 413, "body_too_large", str(exc))
     except ClientGone:
         detail = "the client left before the body arrived"
-        await _refuse(send, request_id, source_ip, 400, "client_disconnected", detail)
-        return
+        return await _refuse(send, request_id, source_ip, 400, "client_disconnected", detail)
     parts.metrics.body_bytes.inc(len(body))
 
     facts = RequestFacts(
@@ -122,40 +121,43 @@ async def receive_event(scope: Scope, receive: Receive, send: Send) -> None:
             envelope=rejected.envelope,
             facts=facts,
         )
-        if await _store(parts, record, send, request_id):
-            await _refuse(
-                send, request_id, source_ip, rejected.status, rejected.code, rejected.detail
-            )
-        return
+        failed = await _store(parts, record, send, request_id)
+        if failed is not None:
+            return failed
+        return await _refuse(
+            send, request_id, source_ip, rejected.status, rejected.code, rejected.detail
+        )
 
     record = raw_record(
         settings.raw_topic, body, event_id=event.event_id, envelope=event.envelope, facts=facts
     )
-    if await _store(parts, record, send, request_id):
-        answer = {"status": "accepted", "event_id": event.event_id, "request_id": request_id}
-        await _answer(send, 200, orjson.dumps(answer), request_id)
+    failed = await _store(parts, record, send, request_id)
+    if failed is not None:
+        return failed
+    answer = {"status": "accepted", "event_id": event.event_id, "request_id": request_id}
+    return await _answer(send, 200, orjson.dumps(answer), request_id)
 
 
-async def _store(parts: WebhookParts, record: OutboundRecord, send: Send, request_id: str) -> bool:
-    """True once the record is durable; otherwise answers 429 or 503 and returns False."""
+async def _store(
+    parts: WebhookParts, record: OutboundRecord, send: Send, request_id: str
+) -> int | None:
+    """None once the record is durable; otherwise answers 429 or 503 and returns that status."""
     retry_after = str(parts.settings.retry_after_seconds).encode()
     try:
         await parts.deliverer.deliver(record)
     except QueueFull as exc:
         logger.warning("back-pressure", extra={"fields": {"request_id": request_id}})
         body = _error_body("queue_full", str(exc))
-        await _answer(send, 429, body, request_id, [(b"retry-after", retry_after)])
-        return False
+        return await _answer(send, 429, body, request_id, [(b"retry-after", retry_after)])
     except Unavailable as exc:
         body = _error_body("unavailable", f"the event could not be stored: {exc}")
-        await _answer(send, 503, body, request_id, [(b"retry-after", retry_after)])
-        return False
-    return True
+        return await _answer(send, 503, body, request_id, [(b"retry-after", retry_after)])
+    return None
 
 
 async def _refuse(
     send: Send, request_id: str, source_ip: str, status: int, code: str, detail: str
-) -> None:
+) -> int:
     logger.warning(
         "request rejected",
         extra={
@@ -168,7 +170,7 @@ async def _refuse(
             }
         },
     )
-    await _answer(send, status, _error_body(code, detail), request_id)
+    return await _answer(send, status, _error_body(code, detail), request_id)
 
 
 def _error_body(code: str, detail: str) -> bytes:
@@ -181,7 +183,7 @@ async def _answer(
     body: bytes,
     request_id: str,
     extra_headers: list[tuple[bytes, bytes]] | None = None,
-) -> None:
+) -> int:
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
@@ -191,6 +193,7 @@ async def _answer(
         headers.extend(extra_headers)
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+    return status
 
 
 def _read_headers(scope: Scope) -> _RequestHeaders:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from starlette.routing import Match, Route
 from starlette.types import Receive, Scope, Send
 
 from receiver.dispatch import WebhookDispatch
+from receiver.metrics import ReceiverMetrics
 
 PATH = "/tapcart_webhooks"
 
@@ -25,6 +27,20 @@ class Recorder:
         self.scope = dict(scope)
 
 
+class Endpoint:
+    """The webhook endpoint's stand-in: remembers the scope, answers `status`."""
+
+    def __init__(self, status: int = 200) -> None:
+        self.status = status
+        self.scope: Scope | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> int:
+        self.scope = dict(scope)
+        if self.status == 500:
+            raise RuntimeError("the endpoint failed")
+        return self.status
+
+
 def routes() -> tuple[Route, Route]:
     return (
         Route(PATH, Recorder(), methods=["POST"]),
@@ -32,18 +48,28 @@ def routes() -> tuple[Route, Route]:
     )
 
 
-def dispatch(scope: Scope) -> tuple[Route | None, Scope | None]:
-    """The route whose endpoint took the request (None: passed on), and the scope it saw."""
+def dispatch(
+    scope: Scope, endpoint: Endpoint | None = None, metrics: ReceiverMetrics | None = None
+) -> tuple[str | None, Scope | None]:
+    """The route the endpoint was called for (None: passed on), and the scope it saw."""
     base, with_token = routes()
+    endpoint = endpoint or Endpoint()
     passed_on = Recorder()
-    asyncio.run(WebhookDispatch(passed_on, base, with_token)(scope, _never, _never))
-    for route in (base, with_token):
-        assert isinstance(route.endpoint, Recorder)
-        if route.endpoint.scope is not None:
-            assert passed_on.scope is None
-            return route, route.endpoint.scope
-    assert passed_on.scope is not None
-    return None, None
+    middleware = WebhookDispatch(
+        passed_on,
+        base=base,
+        with_token=with_token,
+        endpoint=endpoint,
+        metrics=metrics or ReceiverMetrics(),
+    )
+    asyncio.run(middleware(scope, _never, _never))
+    if endpoint.scope is None:
+        assert passed_on.scope is not None
+        return None, None
+    assert passed_on.scope is None
+    route = endpoint.scope["route"]
+    assert route in (base, with_token)
+    return route.path, endpoint.scope
 
 
 async def _never(*args: Any) -> Any:
@@ -80,16 +106,29 @@ def test_the_dispatch_takes_what_the_router_would_route_to_the_webhook(
     scope = http_scope(method, path, root_path)
     taken, _ = dispatch(scope)
     expected = None if root_path else routed_by_starlette(scope)
-    assert (taken.path if taken else None) == (expected.path if expected else None)
+    assert taken == (expected.path if expected else None)
 
 
 def test_a_token_in_the_path_arrives_as_the_router_would_give_it() -> None:
     taken, scope = dispatch(http_scope("POST", PATH + "/secret-token"))
-    assert taken is not None and scope is not None
-    assert taken.path == PATH + "/{token}"
-    # The route template, never the requested path, labels the metrics.
-    assert scope["route"] is taken
+    assert taken == PATH + "/{token}"
+    assert scope is not None
     assert scope["path_params"] == {"token": "secret-token"}
+
+
+def test_the_answered_status_is_counted_under_the_route_template() -> None:
+    metrics = ReceiverMetrics()
+    dispatch(http_scope("POST", PATH + "/secret-token"), Endpoint(401), metrics)
+    dispatch(http_scope("POST", PATH), Endpoint(200), metrics)
+    with pytest.raises(RuntimeError):
+        dispatch(http_scope("POST", PATH), Endpoint(500), metrics)
+    text = metrics.render().decode()
+    assert f'receiver_requests_total{{route="{PATH}/{{token}}",status="401"}} 1.0' in text
+    assert f'receiver_requests_total{{route="{PATH}",status="200"}} 1.0' in text
+    assert f'receiver_requests_total{{route="{PATH}",status="500"}} 1.0' in text
+    assert f'receiver_request_duration_seconds_count{{route="{PATH}"}} 2.0' in text
+    # Never the requested path: it carries the token.
+    assert "secret-token" not in text
 
 
 def test_other_methods_and_paths_go_on_to_the_router() -> None:
