@@ -22,6 +22,7 @@ from apache_beam.pvalue import DoOutputsTuple, PCollection
 from pipeline import counters
 from pipeline.dead_letters import ErrorType, FailedStep, from_record
 from pipeline.kafka_records import KafkaRecord, received_at_of
+from schemas.envelope import json_kind
 
 DEAD_LETTERS = "dead_letters"
 
@@ -54,23 +55,9 @@ def parse_record(record: KafkaRecord, now: datetime | None = None) -> ParsedEven
             record,
             step=FailedStep.VALIDATE,
             error_type=ErrorType.NOT_AN_OBJECT,
-            message=f"the body is JSON {_json_kind(payload)}, not an object",
+            message=f"the body is JSON {json_kind(payload)}, not an object",
         )
     return ParsedEvent(record=record, payload=payload, received_at=received_at)
-
-
-def _json_kind(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return type(value).__name__
 
 
 class ParseEventsFn(beam.DoFn):

@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import orjson
 
-from schemas.envelope import identify
+from schemas.envelope import identify, json_kind
 
 
 class RejectedBody(Exception):
@@ -48,7 +48,7 @@ def check_event(body: bytes, app_id_hint: str | None) -> Event:
     except orjson.JSONDecodeError as exc:
         raise RejectedBody(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
     if not isinstance(payload, dict):
-        kind = _json_kind(payload)
+        kind = json_kind(payload)
         raise RejectedBody(400, "not_an_object", f"the body is a JSON {kind}, not an object")
     identity = identify(payload, app_id_hint)
     event_id, app_id = identity.event_id, identity.app_id
@@ -62,15 +62,3 @@ def check_event(body: bytes, app_id_hint: str | None) -> Event:
         )
     # The Envelope member is its text ("insights"), a str like the header it becomes.
     return Event(event_id=event_id, app_id=app_id, envelope=identity.envelope)
-
-
-def _json_kind(value: object) -> str:
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, bool):
-        return "boolean"
-    if value is None:
-        return "null"
-    return "number"

@@ -12,8 +12,6 @@ import logging
 import time
 from enum import StrEnum
 
-from prometheus_client import Counter
-
 from receiver.metrics import ReceiverMetrics
 from receiver.publish import Publisher, PublishFailed, QueueFull
 from receiver.records import OutboundRecord
@@ -39,7 +37,6 @@ class Deliverer:
         self._publisher = publisher
         self._spool = spool
         self._metrics = metrics
-        self._stored_counters: dict[tuple[str, Store], Counter] = {}
 
     async def deliver(self, record: OutboundRecord) -> Store:
         """Where the record is durable now; raises QueueFull (429) or Unavailable (503)."""
@@ -48,8 +45,6 @@ class Deliverer:
             started = time.perf_counter()
             try:
                 await self._publisher.publish(record)
-            except QueueFull:
-                raise
             except PublishFailed as exc:
                 logger.warning(
                     "broker did not ack in time; spooling",
@@ -57,7 +52,7 @@ class Deliverer:
                 )
             else:
                 self._metrics.delivery_seconds.observe(time.perf_counter() - started)
-                self._stored(record.topic, Store.KAFKA).inc()
+                self._metrics.count_stored(record.topic, Store.KAFKA)
                 return Store.KAFKA
         try:
             await self._spool.append(record)
@@ -67,15 +62,8 @@ class Deliverer:
                 extra={"fields": {"topic": record.topic, "reason": str(exc)}},
             )
             raise Unavailable(str(exc)) from exc
-        self._stored(record.topic, Store.SPOOL).inc()
+        self._metrics.count_stored(record.topic, Store.SPOOL)
         return Store.SPOOL
-
-    def _stored(self, topic: str, store: Store) -> Counter:
-        counter = self._stored_counters.get((topic, store))
-        if counter is None:
-            counter = self._metrics.stored.labels(topic=topic, store=store)
-            self._stored_counters[(topic, store)] = counter
-        return counter
 
 
 class SpoolDrainer:

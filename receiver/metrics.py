@@ -73,6 +73,7 @@ class ReceiverMetrics:
         )
         # labels() looks children up by string; caching them keeps the hot path cheap.
         self._request_children: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
+        self._stored_children: dict[tuple[str, str], Counter] = {}
 
     def observe_request(self, route: str, status: int, seconds: float) -> None:
         children = self._request_children.get((route, status))
@@ -84,6 +85,14 @@ class ReceiverMetrics:
             self._request_children[(route, status)] = children
         children[0].inc()
         children[1].observe(seconds)
+
+    def count_stored(self, topic: str, store: str) -> None:
+        """One record made durable in `store` ("kafka" or "spool")."""
+        child = self._stored_children.get((topic, store))
+        if child is None:
+            child = self.stored.labels(topic=topic, store=store)
+            self._stored_children[(topic, store)] = child
+        child.inc()
 
     def spool_changed(self, depth: int, size_bytes: int) -> None:
         """The spool's observer (receiver/spool.py)."""

@@ -10,7 +10,6 @@ not a JSON object); rejected records add `reject_reason` and `reject_detail`.
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from typing import NamedTuple
 
 Headers = tuple[tuple[str, bytes], ...]
@@ -30,10 +29,6 @@ class RequestFacts(NamedTuple):
     received_at: str
     source_ip: str
     user_agent: str
-
-
-def format_received_at(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 _second_text: tuple[int, str] = (0, "")

@@ -17,7 +17,13 @@ def json_response(
     )
 
 
+def error_body(code: str, detail: str) -> bytes:
+    return orjson.dumps({"error": code, "detail": detail})
+
+
 def error_response(
     status: int, code: str, detail: str, headers: Mapping[str, str] | None = None
 ) -> Response:
-    return json_response(status, {"error": code, "detail": detail}, headers)
+    return Response(
+        error_body(code, detail), status_code=status, headers=headers, media_type="application/json"
+    )

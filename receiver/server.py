@@ -18,12 +18,12 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 import uvicorn
 from starlette.types import ASGIApp
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from receiver.config import Settings
+from receiver.responses import error_body
 
 logger = logging.getLogger("receiver.server")
 
@@ -34,9 +34,9 @@ class HeadersTooLarge(Exception):
 
 @dataclass(frozen=True)
 class ConnectionLimits:
-    header_timeout_seconds: float = 10.0
-    body_timeout_seconds: float = 10.0
-    max_header_bytes: int = 16_384
+    header_timeout_seconds: float
+    body_timeout_seconds: float
+    max_header_bytes: int
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ConnectionLimits:
@@ -60,8 +60,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        limits = self.config.limits if isinstance(self.config, ReceiverConfig) else None
-        limits = limits or ConnectionLimits()
+        # server_config() always builds a ReceiverConfig; the limits come from Settings.
+        assert isinstance(self.config, ReceiverConfig)
+        limits = self.config.limits
         self.header_timeout_seconds = limits.header_timeout_seconds
         self.body_timeout_seconds = limits.body_timeout_seconds
         self.max_header_bytes = limits.max_header_bytes
@@ -181,7 +182,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                     "fields": {"status": status, "error": code, "detail": detail, "source_ip": peer}
                 },
             )
-        body = orjson.dumps({"error": code, "detail": detail})
+        body = error_body(code, detail)
         self.transport.write(
             b"".join(
                 [

@@ -30,6 +30,7 @@ from receiver.delivery import Deliverer, Unavailable
 from receiver.metrics import ReceiverMetrics
 from receiver.publish import QueueFull
 from receiver.records import OutboundRecord, RequestFacts, raw_record, rejected_record, utc_now_text
+from receiver.responses import error_body
 
 logger = logging.getLogger("receiver.webhook")
 
@@ -143,17 +144,20 @@ async def _store(
     parts: WebhookParts, record: OutboundRecord, send: Send, request_id: str
 ) -> int | None:
     """None once the record is durable; otherwise answers 429 or 503 and returns that status."""
-    retry_after = str(parts.settings.retry_after_seconds).encode()
     try:
         await parts.deliverer.deliver(record)
     except QueueFull as exc:
         logger.warning("back-pressure", extra={"fields": {"request_id": request_id}})
-        body = _error_body("queue_full", str(exc))
-        return await _answer(send, 429, body, request_id, [(b"retry-after", retry_after)])
+        body = error_body("queue_full", str(exc))
+        return await _answer(send, 429, body, request_id, [_retry_after(parts)])
     except Unavailable as exc:
-        body = _error_body("unavailable", f"the event could not be stored: {exc}")
-        return await _answer(send, 503, body, request_id, [(b"retry-after", retry_after)])
+        body = error_body("unavailable", f"the event could not be stored: {exc}")
+        return await _answer(send, 503, body, request_id, [_retry_after(parts)])
     return None
+
+
+def _retry_after(parts: WebhookParts) -> tuple[bytes, bytes]:
+    return (b"retry-after", str(parts.settings.retry_after_seconds).encode())
 
 
 async def _refuse(
@@ -171,11 +175,7 @@ async def _refuse(
             }
         },
     )
-    return await _answer(send, status, _error_body(code, detail), request_id)
-
-
-def _error_body(code: str, detail: str) -> bytes:
-    return orjson.dumps({"error": code, "detail": detail})
+    return await _answer(send, status, error_body(code, detail), request_id)
 
 
 async def _answer(

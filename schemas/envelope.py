@@ -116,3 +116,18 @@ def _as_text(value: Any) -> str | None:
     if isinstance(value, int | float):
         return str(value)
     return None
+
+
+def json_kind(value: object) -> str:
+    """The JSON type of a parsed value, for saying what a body is instead of an object."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return type(value).__name__
