@@ -17,16 +17,12 @@ from schemas.catalog import (
     EVENT_COLUMNS,
     EVENTS_TABLE,
     INGEST_COLUMNS,
-    Mode,
 )
 
 GENERATED_DIR = Path(__file__).parent / "generated"
 
 TABLE_NAMES: tuple[str, ...] = (EVENTS_TABLE, DEAD_LETTER_TABLE)
 EVENTS_COLUMN_NAMES: tuple[str, ...] = tuple(column.name for column in EVENT_COLUMNS)
-EVENTS_REQUIRED_COLUMNS: tuple[str, ...] = tuple(
-    column.name for column in EVENT_COLUMNS if column.mode is Mode.REQUIRED
-)
 INGEST_COLUMN_NAMES: tuple[str, ...] = tuple(column.name for column in INGEST_COLUMNS)
 DEAD_LETTER_COLUMN_NAMES: tuple[str, ...] = tuple(column.name for column in DEAD_LETTER_COLUMNS)
 
@@ -34,7 +30,6 @@ __all__ = [
     "DEAD_LETTER_COLUMN_NAMES",
     "DEAD_LETTER_TABLE",
     "EVENTS_COLUMN_NAMES",
-    "EVENTS_REQUIRED_COLUMNS",
     "EVENTS_TABLE",
     "GENERATED_DIR",
     "INGEST_COLUMN_NAMES",

@@ -97,10 +97,6 @@ class Group:
     def extra_column(self) -> str:
         return f"{self.name}_extra"
 
-    @property
-    def column_prefix(self) -> str:
-        return f"{self.name}_"
-
 
 @dataclass(frozen=True)
 class Column:
@@ -735,11 +731,3 @@ def source_paths(column: Column, envelope: Envelope) -> tuple[Path, ...]:
         for group in groups:
             paths.extend((group_key, column.name) for group_key in group.keys.get(envelope, ()))
     return tuple(dict.fromkeys(paths))
-
-
-def column(name: str, table: str = EVENTS_TABLE) -> Column:
-    """The catalog entry of one column."""
-    for entry in TABLES[table].columns:
-        if entry.name == name:
-            return entry
-    raise KeyError(f"{table}.{name}")

@@ -9,6 +9,7 @@ from schemas.catalog import (
     EVENT_TYPES,
     EVENTS_TABLE,
     GROUPS,
+    GROUPS_BY_NAME,
     TABLES,
     Column,
     FilledBy,
@@ -77,7 +78,7 @@ def data_dictionary() -> str:
         if not columns:
             continue
         lines += [f"### {title}", ""]
-        if section in {group.name for group in GROUPS}:
+        if section in GROUPS_BY_NAME:
             lines += [_group_intro(section), ""]
         lines += _column_table(columns)
         lines.append("")
@@ -89,7 +90,7 @@ def data_dictionary() -> str:
 
 
 def _group_intro(name: str) -> str:
-    group = next(group for group in GROUPS if group.name == name)
+    group = GROUPS_BY_NAME[name]
     spellings = "; ".join(
         f"{envelope.value}: " + ", ".join(f"`{key}`" for key in keys)
         for envelope, keys in group.keys.items()

@@ -12,12 +12,11 @@ import json
 import sys
 from pathlib import Path
 
+from schemas import GENERATED_DIR
 from schemas.bigquery import GENERATED_NOTICE, all_table_options, table_schema
 from schemas.catalog import DEAD_LETTER_TABLE, EVENTS_TABLE, TABLES
 from schemas.dictionary import data_dictionary
 from schemas.json_schema import envelope_schema
-
-GENERATED_DIR = Path(__file__).parent / "generated"
 
 
 def _json(value: object) -> str:
@@ -50,23 +49,26 @@ def render() -> dict[str, str]:
 
 
 def stale_files(directory: Path = GENERATED_DIR) -> list[str]:
-    """Names of the derived files that are missing or differ from the catalog."""
-    stale = []
-    for name, content in render().items():
-        path = directory / name
-        if not path.is_file() or path.read_text(encoding="utf-8") != content:
-            stale.append(name)
-    return stale
+    """The derived files that are missing or differ from what the catalog gives."""
+    return list(_stale(directory, render()))
 
 
 def write(directory: Path = GENERATED_DIR) -> list[str]:
     """Write every derived file that changed; returns their names."""
     directory.mkdir(parents=True, exist_ok=True)
-    changed = stale_files(directory)
-    for name, content in render().items():
-        if name in changed:
-            (directory / name).write_text(content, encoding="utf-8")
-    return changed
+    stale = _stale(directory, render())
+    for name, content in stale.items():
+        (directory / name).write_text(content, encoding="utf-8")
+    return list(stale)
+
+
+def _stale(directory: Path, rendered: dict[str, str]) -> dict[str, str]:
+    return {
+        name: content
+        for name, content in rendered.items()
+        if not (directory / name).is_file()
+        or (directory / name).read_text(encoding="utf-8") != content
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
