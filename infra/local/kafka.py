@@ -127,17 +127,7 @@ class KafkaBroker:
                 str(self.config_file),
             ]
         )
-        deadline = began + timeout
-        while not self.answers_metadata():
-            if self.process.exited_early():
-                raise StackError(
-                    f"the Kafka broker exited during start-up; the end of {self.process.log_file}:"
-                    f"\n{self.process.log_tail()}"
-                )
-            if time.monotonic() > deadline:
-                self.stop()
-                raise StackError(f"the Kafka broker did not answer within {timeout:.0f} s.")
-            time.sleep(0.25)
+        self.process.wait_ready(self.answers_metadata, began, timeout, "the Kafka broker")
         self.ensure_topics()
         return time.monotonic() - began
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 from infra.local.processes import ManagedProcess
@@ -33,7 +32,6 @@ class StreamingPipeline:
         state_dir: Path,
         topic: str = RAW_TOPIC,
         consumer_group: str = "tapcart-events-pipeline",
-        extra_args: Sequence[str] = (),
     ) -> None:
         self.bootstrap = bootstrap
         self.bigquery_endpoint = bigquery_endpoint
@@ -43,7 +41,6 @@ class StreamingPipeline:
         self.state_dir = state_dir
         self.topic = topic
         self.consumer_group = consumer_group
-        self.extra_args = list(extra_args)
         self.process = ManagedProcess(
             name="pipeline",
             pid_file=state_dir / "pipeline.pid",
@@ -76,7 +73,6 @@ class StreamingPipeline:
             self.bigquery_endpoint,
             "--prism_location",
             str(self.prism_binary),
-            *self.extra_args,
         ]
 
     def start(self, timeout: float = 120.0) -> float:

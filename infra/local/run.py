@@ -15,7 +15,15 @@ from types import FrameType
 
 from infra.local.processes import StackError
 from infra.local.settings import TOPICS, StackSettings
-from infra.local.stack import ALL_NAMES, down, receiver_service, streaming_pipeline, up
+from infra.local.stack import (
+    ALL_NAMES,
+    APPLICATION_NAMES,
+    down,
+    receiver_service,
+    services,
+    streaming_pipeline,
+    up,
+)
 
 # How often the foreground loop checks that what it started is still alive.
 WATCH_SECONDS = 2.0
@@ -61,8 +69,13 @@ def main() -> int:
         started = up(settings, ALL_NAMES, started)
         print()
         print(describe(settings), flush=True)
+        watched = {
+            name: service
+            for name, (service, _) in services(settings).items()
+            if name in started and name in APPLICATION_NAMES
+        }
         while not stop_requested.wait(WATCH_SECONDS):
-            stopped = [name for name in started if _has_exited(settings, name)]
+            stopped = [name for name, service in watched.items() if service.pid is None]
             if stopped:
                 print(f"error: {', '.join(stopped)} stopped; see its log.", file=sys.stderr)
                 code = 1
@@ -74,14 +87,6 @@ def main() -> int:
         print("\nstopping ...", flush=True)
         down(settings, started)
     return code
-
-
-def _has_exited(settings: StackSettings, name: str) -> bool:
-    if name == "receiver":
-        return receiver_service(settings).pid is None
-    if name == "pipeline":
-        return streaming_pipeline(settings).pid is None
-    return False
 
 
 if __name__ == "__main__":

@@ -96,8 +96,9 @@ def up(
     if "pipeline" in names:
         fetch_prism(settings.cache_dir)
     started = [] if started is None else started
+    known = services(settings)
     for name in names:
-        service, address = services(settings)[name]
+        service, address = known[name]
         running = service.pid
         if running is not None:
             print(f"{name}: already running (pid {running}) at {address}")
@@ -109,16 +110,18 @@ def up(
 
 
 def down(settings: StackSettings, names: Sequence[str]) -> None:
+    known = services(settings)
     for name in reversed(names):
-        service, _ = services(settings)[name]
+        service, _ = known[name]
         print(f"{name}: {'stopped' if service.stop() else 'not running'}")
 
 
 def status(settings: StackSettings, names: Sequence[str]) -> None:
     import psutil
 
+    known = services(settings)
     for name in names:
-        service, address = services(settings)[name]
+        service, address = known[name]
         pid = service.pid
         if pid is None:
             print(f"{name}: not running")
