@@ -47,9 +47,10 @@ from pipeline.bigquery_client import cloud_client
 from pipeline.bigquery_writes import INSERT_BATCH_SIZE, stamp_inserted_at
 from pipeline.dedupe import view_order
 from pipeline.flatten_events import flatten_event
-from pipeline.kafka_records import KafkaRecord, iso_utc
+from pipeline.kafka_records import KafkaRecord
 from pipeline.parse import ParsedEvent, parse_record
 from pipeline.tables import Destination, ensure_destination
+from pipeline.timestamps import utc_text
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_EVENTS = 5000
@@ -126,7 +127,7 @@ def sample_messages(total: int, seed: int = 7) -> list[Message]:
     for index, (_, (value, key, _valid)) in enumerate(placed):
         received = BASE_TIME + timedelta(milliseconds=250 * index)
         headers: list[tuple[str, str | bytes | None]] = [
-            ("received_at", iso_utc(received).encode()),
+            ("received_at", utc_text(received).encode()),
             ("request_id", f"req-{index}".encode()),
             ("envelope", b"insights"),
         ]

@@ -94,7 +94,3 @@ class EmulatorBigQueryClient:
     @property
     def tabledata(self) -> Any:
         return self.apitools.tabledata
-
-    @property
-    def projects(self) -> Any:
-        return self.apitools.projects

@@ -27,7 +27,7 @@ from apache_beam.pvalue import PCollection
 
 from pipeline import counters
 from pipeline.dead_letters import ErrorType, from_failed_insert
-from pipeline.kafka_records import iso_utc
+from pipeline.timestamps import utc_text
 from schemas.row_check import validate_row
 
 REJECTED = "rejected"
@@ -37,7 +37,7 @@ INSERT_BATCH_SIZE = 500
 
 def stamp_inserted_at(row: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
     stamped = dict(row)
-    stamped["inserted_at"] = iso_utc(now or datetime.now(UTC))
+    stamped["inserted_at"] = utc_text(now or datetime.now(UTC))
     return stamped
 
 

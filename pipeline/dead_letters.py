@@ -17,7 +17,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from pipeline.kafka_records import KafkaRecord, iso_utc, received_at_of
+from pipeline.kafka_records import KafkaRecord, received_at_of
+from pipeline.timestamps import utc_text
 
 # Long messages and traces are cut, so one bad event cannot make a huge row.
 MAX_MESSAGE_CHARS = 10_000
@@ -94,8 +95,8 @@ def from_record(
         "kafka_topic": record.topic,
         "kafka_partition": record.partition,
         "kafka_offset": record.offset,
-        "received_at": iso_utc(received_at) if received_at is not None else None,
-        "failed_at": iso_utc(failed_at or datetime.now(UTC)),
+        "received_at": utc_text(received_at) if received_at is not None else None,
+        "failed_at": utc_text(failed_at or datetime.now(UTC)),
     }
     if error is not None:
         row.update(exception_columns(error))
@@ -130,7 +131,7 @@ def from_failed_insert(
         "kafka_partition": _int_or_none(row.get("kafka_partition")),
         "kafka_offset": _int_or_none(row.get("kafka_offset")),
         "received_at": _text_or_none(row.get("received_at")),
-        "failed_at": iso_utc(failed_at or datetime.now(UTC)),
+        "failed_at": utc_text(failed_at or datetime.now(UTC)),
     }
 
 

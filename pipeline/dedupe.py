@@ -38,9 +38,8 @@ from apache_beam.transforms.userstate import (
 from apache_beam.utils.timestamp import Duration, Timestamp
 
 from pipeline import counters
+from pipeline.flatten_events import EventRow
 from pipeline.kafka_records import parse_utc
-
-EventRow = tuple[str, dict[str, Any]]
 
 _SEEN = ReadModifyWriteStateSpec("seen", BooleanCoder())
 _EXPIRY = TimerSpec("expiry", TimeDomain.WATERMARK)

@@ -111,7 +111,7 @@ def build_events_pipeline(
     )
     write_failures = rows | "WriteEvents" >> WriteEvents(
         job.destination.events,
-        schemas.load_table_schema("events"),
+        schemas.load_table_schema(schemas.EVENTS_TABLE),
         job.write_method,
         test_client,
     )
@@ -121,7 +121,7 @@ def build_events_pipeline(
         | "WriteDeadLetters"
         >> WriteDeadLetters(
             job.destination.dead_letters,
-            schemas.load_table_schema("events_dead_letter"),
+            schemas.load_table_schema(schemas.DEAD_LETTER_TABLE),
             job.write_method,
             test_client,
         )

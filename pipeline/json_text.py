@@ -14,7 +14,8 @@ from typing import cast
 
 import orjson
 
-BIGQUERY_JSON_MAX_DEPTH = 500
+# The row check (schemas/row_check.py) refuses deeper JSON: one limit, one way to measure.
+from schemas.row_check import JSON_MAX_DEPTH, depth
 
 # A number this many digits long is cut into pieces for str() (Python's limit is 4300).
 _DIGITS_PER_PIECE = 4000
@@ -27,7 +28,7 @@ def dumps(value: object) -> str | None:
         return orjson.dumps(value).decode()
     except orjson.JSONEncodeError:
         pass
-    if depth(value) > BIGQUERY_JSON_MAX_DEPTH:
+    if depth(value) > JSON_MAX_DEPTH:
         return None
     return encode(value)
 
@@ -35,24 +36,6 @@ def dumps(value: object) -> str | None:
 def dumps_as_text(value: object) -> str:
     """JSON text of a JSON string holding `value`'s JSON text (for values nested too deep)."""
     return orjson.dumps(encode(value)).decode()
-
-
-def depth(value: object) -> int:
-    """How many containers deep `value` nests (a scalar is 0, `[]` is 1)."""
-    deepest = 0
-    stack: list[tuple[object, int]] = [(value, 0)]
-    while stack:
-        item, level = stack.pop()
-        if isinstance(item, dict):
-            children: list[object] = list(item.values())
-        elif isinstance(item, list | tuple):
-            children = list(item)
-        else:
-            continue
-        level += 1
-        deepest = max(deepest, level)
-        stack.extend((child, level) for child in children)
-    return deepest
 
 
 def encode(value: object) -> str:

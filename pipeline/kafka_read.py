@@ -44,7 +44,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from pipeline.counters import NAMESPACE
+from pipeline.counters import NAMESPACE, READ
 from pipeline.kafka_offsets import UNBOUNDED_STOP, PartitionRange
 from pipeline.kafka_records import KafkaRecord, received_at_of
 
@@ -180,7 +180,7 @@ class ReadPartitionFn(beam.DoFn):
         # jump to another offset.
         self._config = {**consumer_config, "auto.offset.reset": "error"}
         self._poll_timeout = poll_timeout_seconds
-        self._records_read = Metrics.counter(NAMESPACE, "read")
+        self._records_read = Metrics.counter(NAMESPACE, READ)
 
     def setup(self) -> None:
         self._consumers: dict[tuple[str, int], _PartitionConsumer] = {}

@@ -36,16 +36,6 @@ class KafkaRecord:
                     return None
         return None
 
-    def header_map(self) -> dict[str, str]:
-        """All headers that decode as UTF-8, last one wins."""
-        decoded: dict[str, str] = {}
-        for key, value in self.headers:
-            try:
-                decoded[key] = value.decode("utf-8")
-            except UnicodeDecodeError:
-                continue
-        return decoded
-
 
 def received_at_of(record: KafkaRecord) -> datetime | None:
     """When the receiver got the event: its header, else the broker timestamp."""
@@ -68,8 +58,3 @@ def parse_utc(text: str) -> datetime | None:
     if parsed.tzinfo is None:
         return None
     return parsed.astimezone(UTC)
-
-
-def iso_utc(moment: datetime) -> str:
-    """The form BigQuery reads exactly: microseconds, `Z`."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -29,8 +29,9 @@ from google.cloud import bigquery
 
 from pipeline.bigquery_client import cloud_client
 from pipeline.dead_letters import raw_payload_of
-from pipeline.kafka_records import RECEIVED_AT_HEADER, iso_utc, parse_utc
+from pipeline.kafka_records import RECEIVED_AT_HEADER, parse_utc
 from pipeline.options import RAW_TOPIC
+from pipeline.timestamps import utc_text
 
 REPLAYED_FROM_HEADER = "replayed_from"
 
@@ -82,7 +83,7 @@ def replay_headers(row: Mapping[str, Any]) -> list[tuple[str, str | bytes | None
     headers: list[tuple[str, str | bytes | None]] = []
     received_at = row.get("received_at")
     if isinstance(received_at, datetime):
-        headers.append((RECEIVED_AT_HEADER, iso_utc(received_at).encode()))
+        headers.append((RECEIVED_AT_HEADER, utc_text(received_at).encode()))
     origin = f"{row.get('kafka_topic')}:{row.get('kafka_partition')}:{row.get('kafka_offset')}"
     headers.append((REPLAYED_FROM_HEADER, origin.encode()))
     return headers

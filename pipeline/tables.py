@@ -104,8 +104,8 @@ def ensure_destination(client: bigquery.Client, destination: Destination) -> Non
     """Dataset, both tables and every view; a no-op when all exist."""
     client.create_dataset(f"{destination.project}.{destination.dataset}", exists_ok=True)
     for table, source in (
-        (destination.events_table, "events"),
-        (destination.dead_letter_table, "events_dead_letter"),
+        (destination.events_table, schemas.EVENTS_TABLE),
+        (destination.dead_letter_table, schemas.DEAD_LETTER_TABLE),
     ):
         ensure_table(
             client,

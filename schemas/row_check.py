@@ -63,7 +63,7 @@ def _json(value: object) -> str | None:
         decoded = orjson.loads(value)
     except orjson.JSONDecodeError as error:
         return f"not JSON: {error}"
-    if _depth(decoded) > JSON_MAX_DEPTH:
+    if depth(decoded) > JSON_MAX_DEPTH:
         return f"nested deeper than {JSON_MAX_DEPTH}"
     return None
 
@@ -92,15 +92,16 @@ _CHECKS: dict[str, Callable[[object], str | None]] = {
 }
 
 
-def _depth(value: object) -> int:
+def depth(value: object) -> int:
+    """How many containers deep `value` nests (a scalar is 0, `[]` is 1)."""
     deepest = 0
     stack: list[tuple[object, int]] = [(value, 0)]
     while stack:
         item, level = stack.pop()
         if isinstance(item, dict):
             children: list[object] = list(item.values())
-        elif isinstance(item, list):
-            children = item
+        elif isinstance(item, list | tuple):
+            children = list(item)
         else:
             continue
         deepest = max(deepest, level + 1)

@@ -23,7 +23,7 @@ from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import Timestamp
 
 from pipeline.dedupe import DropDuplicateEvents, event_time_of
-from pipeline.kafka_records import iso_utc
+from pipeline.timestamps import utc_text
 
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
@@ -33,7 +33,7 @@ def at(seconds: float) -> float:
 
 
 def copy_of(event_id: str, event_seconds: float, copy: int) -> tuple[str, dict[str, Any]]:
-    event_time = iso_utc(T0 + timedelta(seconds=event_seconds))
+    event_time = utc_text(T0 + timedelta(seconds=event_seconds))
     return event_id, {"event_id": event_id, "event_time": event_time, "copy": copy}
 
 
@@ -112,4 +112,4 @@ def test_data_later_than_the_allowed_lateness_is_still_kept() -> None:
 def test_event_time_falls_back_to_the_element_timestamp() -> None:
     fallback = Timestamp.of(at(7))
     assert event_time_of({"event_time": "not a time"}, fallback) == fallback
-    assert event_time_of({"event_time": iso_utc(T0)}, fallback).micros == int(at(0) * 1e6)
+    assert event_time_of({"event_time": utc_text(T0)}, fallback).micros == int(at(0) * 1e6)
